@@ -1,0 +1,60 @@
+"""Sessions that mirror the runbook: dev, seed, lint, typecheck, tests.
+
+`nox` alone runs lint, typecheck and tests. Sessions run on the Python that runs nox
+(3.11 or newer) and use uv when it is installed.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """Install the project (editable) and the named dependency groups."""
+    requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("-e", ".", *requirements)
+
+
+@nox.session
+def dev(session: nox.Session) -> None:
+    """Run the app on 127.0.0.1:8000: SQLite, demo data (README command 1)."""
+    install(session)
+    session.run("saascore", "dev", *session.posargs)
+
+
+@nox.session
+def seed(session: nox.Session) -> None:
+    """Migrate the database named by DATABASE_URL and load the demo data."""
+    install(session)
+    session.run("saascore", "db", "upgrade")
+    session.run("saascore", "db", "seed", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (README command 2). Postgres tests run when
+    SAASCORE_TEST_POSTGRES_URL is set; CI sets it and requires them."""
+    install(session, "tests")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (check and format) and the import-linter layer contracts."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("lint-imports", env={"PYTHONPATH": "src"})
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src."""
+    install(session, "typecheck")
+    session.run("mypy")

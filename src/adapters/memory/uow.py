@@ -1,0 +1,226 @@
+"""An in-memory unit of work with the same semantics as the SQL one.
+
+Transactions are serialised by a lock and work on a copy of the data, so a unit of work
+that is not committed leaves no trace — exactly like a rolled-back SQL transaction.
+Objects handed out are copies: changing one does nothing until the repository's
+``update`` is called, as with rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from attrs import define, evolve, field
+
+from saascore.errors import Conflict
+from saascore.models import (
+    AuditEvent,
+    Membership,
+    MemberView,
+    Role,
+    User,
+    Workspace,
+    WorkspaceSummary,
+)
+
+
+@define
+class _State:
+    users: dict[str, User] = field(factory=dict)
+    workspaces: dict[str, Workspace] = field(factory=dict)
+    memberships: dict[tuple[str, str], Membership] = field(factory=dict)
+    audit: list[AuditEvent] = field(factory=list)
+
+    def copy(self) -> _State:
+        """A copy whose changes do not touch this state (audit events are immutable)."""
+        return _State(
+            users={k: evolve(v) for k, v in self.users.items()},
+            workspaces={k: evolve(v) for k, v in self.workspaces.items()},
+            memberships={k: evolve(v) for k, v in self.memberships.items()},
+            audit=list(self.audit),
+        )
+
+
+@define
+class InMemoryDatabase:
+    """The shared storage behind every ``InMemoryUnitOfWork`` made from it."""
+
+    state: _State = field(factory=_State)
+    lock: asyncio.Lock = field(factory=asyncio.Lock)
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self)
+
+
+class InMemoryUserRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, user: User) -> None:
+        if any(u.email == user.email for u in self._s.users.values()):
+            raise Conflict("a user with that email already exists")
+        self._s.users[user.id] = evolve(user)
+
+    async def get(self, user_id: str) -> User | None:
+        user = self._s.users.get(user_id)
+        return evolve(user) if user else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        found = next((u for u in self._s.users.values() if u.email == email), None)
+        return evolve(found) if found else None
+
+    async def update(self, user: User) -> None:
+        if any(u.email == user.email and u.id != user.id for u in self._s.users.values()):
+            raise Conflict("a user with that email already exists")
+        if user.id in self._s.users:
+            self._s.users[user.id] = evolve(user)
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[User]:
+        users = sorted(self._s.users.values(), key=lambda u: u.email)
+        return [evolve(u) for u in users[offset : offset + limit]]
+
+
+class InMemoryWorkspaceRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, workspace: Workspace) -> None:
+        if any(w.slug == workspace.slug for w in self._s.workspaces.values()):
+            raise Conflict("a workspace with that slug already exists")
+        self._s.workspaces[workspace.id] = evolve(workspace)
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        workspace = self._s.workspaces.get(workspace_id)
+        return evolve(workspace) if workspace else None
+
+    async def get_by_slug(self, slug: str) -> Workspace | None:
+        found = next((w for w in self._s.workspaces.values() if w.slug == slug), None)
+        return evolve(found) if found else None
+
+    async def slugs_like(self, base: str) -> set[str]:
+        return {
+            w.slug
+            for w in self._s.workspaces.values()
+            if w.slug == base or w.slug.startswith(f"{base}-")
+        }
+
+    async def update(self, workspace: Workspace) -> None:
+        if workspace.id in self._s.workspaces:
+            self._s.workspaces[workspace.id] = evolve(workspace)
+
+    async def delete(self, workspace_id: str) -> None:
+        self._s.workspaces.pop(workspace_id, None)
+        for key in [k for k in self._s.memberships if k[0] == workspace_id]:
+            del self._s.memberships[key]
+
+    async def list_for_user(self, user_id: str) -> Sequence[WorkspaceSummary]:
+        summaries = [
+            WorkspaceSummary(evolve(self._s.workspaces[ws_id]), m.role)
+            for (ws_id, uid), m in self._s.memberships.items()
+            if uid == user_id
+        ]
+        return sorted(summaries, key=lambda s: (s.workspace.name, s.workspace.id))
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Workspace]:
+        workspaces = sorted(self._s.workspaces.values(), key=lambda w: (w.name, w.id))
+        return [evolve(w) for w in workspaces[offset : offset + limit]]
+
+
+class InMemoryMembershipRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, membership: Membership) -> None:
+        key = (membership.workspace_id, membership.user_id)
+        if key in self._s.memberships:
+            raise Conflict("already a member of this workspace")
+        if membership.workspace_id not in self._s.workspaces:
+            raise Conflict("no such workspace")
+        if membership.user_id not in self._s.users:
+            raise Conflict("no such user")
+        self._s.memberships[key] = evolve(membership)
+
+    async def get(self, workspace_id: str, user_id: str) -> Membership | None:
+        membership = self._s.memberships.get((workspace_id, user_id))
+        return evolve(membership) if membership else None
+
+    async def set_role(self, workspace_id: str, user_id: str, role: Role) -> None:
+        membership = self._s.memberships.get((workspace_id, user_id))
+        if membership is not None:
+            membership.role = role
+
+    async def remove(self, workspace_id: str, user_id: str) -> None:
+        self._s.memberships.pop((workspace_id, user_id), None)
+
+    async def count_owners(self, workspace_id: str) -> int:
+        return sum(
+            1
+            for (ws_id, _), m in self._s.memberships.items()
+            if ws_id == workspace_id and m.role is Role.OWNER
+        )
+
+    async def list_members(self, workspace_id: str) -> Sequence[MemberView]:
+        views = [
+            MemberView(evolve(m), evolve(self._s.users[uid]))
+            for (ws_id, uid), m in self._s.memberships.items()
+            if ws_id == workspace_id
+        ]
+        return sorted(views, key=lambda v: v.user.email)
+
+
+class InMemoryAuditLog:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def append(self, event: AuditEvent) -> None:
+        self._s.audit.append(event)
+
+    async def list(
+        self, *, workspace_id: str | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        events = [
+            e for e in self._s.audit if workspace_id is None or e.workspace_id == workspace_id
+        ]
+        return list(reversed(events))[:limit]
+
+
+class InMemoryUnitOfWork:
+    """A unit of work over an ``InMemoryDatabase``; see the module docstring."""
+
+    def __init__(self, database: InMemoryDatabase) -> None:
+        self._db = database
+        self._work = _State()
+        self._bind(self._work)
+
+    def _bind(self, state: _State) -> None:
+        self.users = InMemoryUserRepository(state)
+        self.workspaces = InMemoryWorkspaceRepository(state)
+        self.memberships = InMemoryMembershipRepository(state)
+        self.audit = InMemoryAuditLog(state)
+
+    async def __aenter__(self) -> Self:
+        await self._db.lock.acquire()
+        self._work = self._db.state.copy()
+        self._bind(self._work)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._work = _State()
+        self._db.lock.release()
+
+    async def commit(self) -> None:
+        self._db.state = self._work
+        self._work = self._work.copy()
+        self._bind(self._work)
+
+    async def rollback(self) -> None:
+        self._work = self._db.state.copy()
+        self._bind(self._work)

@@ -1,0 +1,352 @@
+"""The SQL unit of work: one connection and one transaction per unit of work.
+
+Driver errors never leave this module raw: an ``IntegrityError`` on a named constraint
+becomes the matching domain ``Conflict``, and a lost or refused connection becomes
+``DatabaseUnavailable`` (HTTP 503), so callers see only saascore errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, NoReturn, Self
+
+from sqlalchemy import Executable, Result, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sql.tables import audit_events, memberships, users, workspaces
+from saascore.errors import Conflict, DatabaseUnavailable
+from saascore.models import (
+    AuditEvent,
+    Membership,
+    MemberView,
+    Role,
+    User,
+    Workspace,
+    WorkspaceSummary,
+)
+
+# Constraint name -> (the column SQLite names instead, the message users see).
+_CONFLICTS: Mapping[str, tuple[str, str]] = {
+    "uq_users_email": ("users.email", "a user with that email already exists"),
+    "uq_workspaces_slug": ("workspaces.slug", "a workspace with that slug already exists"),
+    "pk_memberships": ("memberships.workspace_id", "already a member of this workspace"),
+}
+
+
+def _raise_conflict(exc: IntegrityError) -> NoReturn:
+    text = str(exc.orig)
+    for name, (column, message) in _CONFLICTS.items():
+        if name in text or column in text:
+            raise Conflict(message) from exc
+    raise Conflict("that change conflicts with existing data") from exc
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+
+
+class _Connected:
+    """Shared by the repositories: runs statements on the unit of work's connection."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    async def _run(self, statement: Executable) -> Result[Any]:
+        return await self._uow.execute(statement)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        created_at=row.created_at,
+        last_login_at=row.last_login_at,
+    )
+
+
+def _workspace(row: Any) -> Workspace:
+    return Workspace(id=row.id, name=row.name, slug=row.slug, created_at=row.created_at)
+
+
+def _membership(row: Any) -> Membership:
+    return Membership(
+        workspace_id=row.workspace_id,
+        user_id=row.user_id,
+        role=Role(row.role),
+        created_at=row.created_at,
+    )
+
+
+class SqlUserRepository(_Connected):
+    async def add(self, user: User) -> None:
+        await self._run(
+            insert(users).values(
+                id=user.id,
+                email=user.email,
+                name=user.name,
+                created_at=user.created_at,
+                last_login_at=user.last_login_at,
+            )
+        )
+
+    async def get(self, user_id: str) -> User | None:
+        row = (await self._run(select(users).where(users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = (await self._run(select(users).where(users.c.email == email))).first()
+        return _user(row) if row else None
+
+    async def update(self, user: User) -> None:
+        await self._run(
+            update(users)
+            .where(users.c.id == user.id)
+            .values(
+                email=user.email,
+                name=user.name,
+                last_login_at=user.last_login_at,
+            )
+        )
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[User]:
+        query = select(users).order_by(users.c.email).limit(limit).offset(offset)
+        return [_user(row) for row in await self._run(query)]
+
+
+class SqlWorkspaceRepository(_Connected):
+    async def add(self, workspace: Workspace) -> None:
+        await self._run(
+            insert(workspaces).values(
+                id=workspace.id,
+                name=workspace.name,
+                slug=workspace.slug,
+                created_at=workspace.created_at,
+            )
+        )
+
+    async def get(self, workspace_id: str) -> Workspace | None:
+        row = (await self._run(select(workspaces).where(workspaces.c.id == workspace_id))).first()
+        return _workspace(row) if row else None
+
+    async def get_by_slug(self, slug: str) -> Workspace | None:
+        row = (await self._run(select(workspaces).where(workspaces.c.slug == slug))).first()
+        return _workspace(row) if row else None
+
+    async def slugs_like(self, base: str) -> set[str]:
+        # base never holds LIKE wildcards: slugs are [a-z0-9-] only.
+        query = select(workspaces.c.slug).where(
+            or_(workspaces.c.slug == base, workspaces.c.slug.like(f"{base}-%"))
+        )
+        return set((await self._run(query)).scalars())
+
+    async def update(self, workspace: Workspace) -> None:
+        await self._run(
+            update(workspaces)
+            .where(workspaces.c.id == workspace.id)
+            .values(
+                name=workspace.name,
+                slug=workspace.slug,
+            )
+        )
+
+    async def delete(self, workspace_id: str) -> None:
+        # Memberships go by ON DELETE CASCADE; said explicitly too, so the outcome does not
+        # hang on the foreign-keys pragma of whoever opened the SQLite file.
+        await self._run(delete(memberships).where(memberships.c.workspace_id == workspace_id))
+        await self._run(delete(workspaces).where(workspaces.c.id == workspace_id))
+
+    async def list_for_user(self, user_id: str) -> Sequence[WorkspaceSummary]:
+        query = (
+            select(workspaces, memberships.c.role)
+            .join(memberships, memberships.c.workspace_id == workspaces.c.id)
+            .where(memberships.c.user_id == user_id)
+            .order_by(workspaces.c.name, workspaces.c.id)
+        )
+        return [WorkspaceSummary(_workspace(row), Role(row.role)) for row in await self._run(query)]
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Workspace]:
+        query = (
+            select(workspaces)
+            .order_by(workspaces.c.name, workspaces.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [_workspace(row) for row in await self._run(query)]
+
+
+class SqlMembershipRepository(_Connected):
+    def _key(self, workspace_id: str, user_id: str) -> Any:
+        return (memberships.c.workspace_id == workspace_id) & (memberships.c.user_id == user_id)
+
+    async def add(self, membership: Membership) -> None:
+        await self._run(
+            insert(memberships).values(
+                workspace_id=membership.workspace_id,
+                user_id=membership.user_id,
+                role=str(membership.role),
+                created_at=membership.created_at,
+            )
+        )
+
+    async def get(self, workspace_id: str, user_id: str) -> Membership | None:
+        query = select(memberships).where(self._key(workspace_id, user_id))
+        row = (await self._run(query)).first()
+        return _membership(row) if row else None
+
+    async def set_role(self, workspace_id: str, user_id: str, role: Role) -> None:
+        await self._run(
+            update(memberships).where(self._key(workspace_id, user_id)).values(role=str(role))
+        )
+
+    async def remove(self, workspace_id: str, user_id: str) -> None:
+        await self._run(delete(memberships).where(self._key(workspace_id, user_id)))
+
+    async def count_owners(self, workspace_id: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(memberships)
+            .where((memberships.c.workspace_id == workspace_id) & (memberships.c.role == "owner"))
+        )
+        return int((await self._run(query)).scalar_one())
+
+    async def list_members(self, workspace_id: str) -> Sequence[MemberView]:
+        query = (
+            select(
+                memberships.c.user_id,
+                memberships.c.role,
+                memberships.c.created_at,
+                users.c.email,
+                users.c.name,
+                users.c.last_login_at,
+                users.c.created_at.label("user_created_at"),
+            )
+            .join(users, users.c.id == memberships.c.user_id)
+            .where(memberships.c.workspace_id == workspace_id)
+            .order_by(users.c.email)
+        )
+        result = await self._run(query)
+        return [
+            MemberView(
+                Membership(workspace_id, row.user_id, Role(row.role), row.created_at),
+                User(
+                    id=row.user_id,
+                    email=row.email,
+                    name=row.name,
+                    created_at=row.user_created_at,
+                    last_login_at=row.last_login_at,
+                ),
+            )
+            for row in result
+        ]
+
+
+class SqlAuditLog(_Connected):
+    async def append(self, event: AuditEvent) -> None:
+        await self._run(
+            insert(audit_events).values(
+                id=event.id,
+                workspace_id=event.workspace_id,
+                actor_id=event.actor_id,
+                action=event.action,
+                target=event.target,
+                data=dict(event.data),
+                ip=event.ip,
+                user_agent=event.user_agent,
+                request_id=event.request_id,
+                created_at=event.created_at,
+            )
+        )
+
+    async def list(
+        self, *, workspace_id: str | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        query = select(audit_events).order_by(audit_events.c.seq.desc()).limit(limit)
+        if workspace_id is not None:
+            query = query.where(audit_events.c.workspace_id == workspace_id)
+        return [
+            AuditEvent(
+                id=row.id,
+                workspace_id=row.workspace_id,
+                actor_id=row.actor_id,
+                action=row.action,
+                target=row.target,
+                data=row.data,
+                ip=row.ip,
+                user_agent=row.user_agent,
+                request_id=row.request_id,
+                created_at=row.created_at,
+            )
+            for row in await self._run(query)
+        ]
+
+
+class SqlUnitOfWork:
+    """A unit of work on one connection from ``engine``; see the module docstring."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+        self.users = SqlUserRepository(self)
+        self.workspaces = SqlWorkspaceRepository(self)
+        self.memberships = SqlMembershipRepository(self)
+        self.audit = SqlAuditLog(self)
+
+    async def __aenter__(self) -> Self:
+        try:
+            # The transaction begins with the first statement (SQLAlchemy's autobegin), so
+            # a SQLite write lock is held only from the first statement to the commit.
+            self._conn = await self._engine.connect()
+        except (DBAPIError, OSError) as exc:
+            await self._close()
+            raise DatabaseUnavailable("the database could not be reached") from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.close()  # rolls back whatever was not committed
+        except (DBAPIError, OSError):
+            await conn.invalidate()
+
+    async def execute(self, statement: Executable) -> Result[Any]:
+        """Run ``statement`` in this unit of work, translating driver errors."""
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside `async with`")
+        try:
+            return await self._conn.execute(statement)
+        except IntegrityError as exc:
+            _raise_conflict(exc)
+        except DBAPIError as exc:
+            if _is_disconnect(exc):
+                raise DatabaseUnavailable("the database connection was lost") from exc
+            raise
+        except OSError as exc:
+            raise DatabaseUnavailable("the database connection was lost") from exc
+
+    async def commit(self) -> None:
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside `async with`")
+        try:
+            await self._conn.commit()
+        except IntegrityError as exc:
+            _raise_conflict(exc)
+        except (DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable("the database did not confirm the commit") from exc
+
+    async def rollback(self) -> None:
+        if self._conn is None:
+            return
+        await self._conn.rollback()

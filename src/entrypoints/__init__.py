@@ -1,0 +1,1 @@
+"""Entrypoints: the composition root, the web app and the CLI."""

@@ -1,0 +1,1 @@
+"""The ``saascore`` admin command."""

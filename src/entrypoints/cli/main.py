@@ -1,0 +1,25 @@
+"""The ``saascore`` command."""
+
+from __future__ import annotations
+
+import click
+
+from entrypoints.cli.admin import users, workspaces
+from entrypoints.cli.db import db
+from entrypoints.cli.errors import MappedGroup
+from entrypoints.cli.server import dev, serve
+from saascore import __version__
+
+
+@click.group(cls=MappedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="saascore")
+def cli() -> None:
+    """saascore: run and administer the app. Settings come from the environment and .env."""
+
+
+for command in (db, users, workspaces, serve, dev):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="saascore")

@@ -1,0 +1,62 @@
+"""``saascore serve`` and ``saascore dev``."""
+
+from __future__ import annotations
+
+import click
+import uvicorn
+
+from adapters.sql import migrate
+from entrypoints.bootstrap import Services
+from entrypoints.cli.common import settings, with_services
+from entrypoints.cli.db import seed_services
+from entrypoints.settings import Settings
+from entrypoints.web import create_app
+from saascore.errors import PermissionDenied
+
+HOST_OPTION = click.option("--host", help="Address to listen on [default: HOST, 127.0.0.1].")
+PORT_OPTION = click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to listen on [default: PORT, 8000]."
+)
+
+
+def _serve(current: Settings, host: str | None, port: int | None) -> None:
+    uvicorn.run(
+        create_app(current),
+        host=host or current.host,
+        port=port or current.port,
+        log_config=None,  # structlog owns logging
+        # The app decides which proxies to trust; uvicorn would trust 127.0.0.1 blindly.
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@click.command()
+@HOST_OPTION
+@PORT_OPTION
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the web app (migrate first with `saascore db upgrade`)."""
+    _serve(settings(), host, port)
+
+
+async def _empty(services: Services) -> bool:
+    async with services.uow() as uow:
+        return not await uow.users.list(limit=1)
+
+
+@click.command()
+@HOST_OPTION
+@PORT_OPTION
+def dev(host: str | None, port: int | None) -> None:
+    """Run locally: migrate, load demo data into an empty database, serve."""
+    current = settings()
+    if current.is_production:
+        raise PermissionDenied("`saascore dev` is for development; use `saascore serve`")
+    if not current.uses_memory_database:
+        migrate.upgrade(current.database_url)
+    if with_services(_empty):
+        report = with_services(seed_services)
+        click.echo(f"loaded demo data: {report.users} users, {report.workspaces} workspaces")
+    where = f"http://{host or current.host}:{port or current.port}"
+    click.echo(f"saascore is running at {where} (demo user: founder@example.com)")
+    _serve(current, host, port)

@@ -1,0 +1,72 @@
+"""Demo data: deterministic and idempotent.
+
+``founder@example.com`` owns "Acme Inc" and "Demo Studio"; teammates hold admin and member
+roles, and one of them belongs to Demo Studio only. Running the seed again adds nothing:
+every row is looked up first, and ids come from a fixed namespace.
+"""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from adapters.clock import SequentialIds
+from saascore.models import Actor, Role
+from saascore.ports import Clock, UnitOfWork
+from saascore.users import register_user
+from saascore.workspaces import add_member, create_workspace, slugify
+
+FOUNDER = "founder@example.com"
+
+USERS: tuple[tuple[str, str], ...] = (
+    (FOUNDER, "Frances Founder"),
+    ("ada@example.com", "Ada Admin"),
+    ("max@example.com", "Max Member"),
+    ("dana@example.com", "Dana Designer"),
+)
+
+# Workspace name -> the founder's teammates in it, with their roles.
+WORKSPACES: tuple[tuple[str, tuple[tuple[str, Role], ...]], ...] = (
+    ("Acme Inc", (("ada@example.com", Role.ADMIN), ("max@example.com", Role.MEMBER))),
+    ("Demo Studio", (("dana@example.com", Role.MEMBER),)),
+)
+
+
+@frozen
+class SeedReport:
+    users: int
+    workspaces: int
+    memberships: int
+
+    @property
+    def created_anything(self) -> bool:
+        return bool(self.users or self.workspaces or self.memberships)
+
+
+async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
+    """Create whatever part of the demo data is missing, in ``uow``'s transaction."""
+    actor = Actor.system()
+    user_ids: dict[str, str] = {}
+    new_users = new_workspaces = new_members = 0
+    for email, name in USERS:
+        user = await uow.users.get_by_email(email)
+        if user is None:
+            ids = SequentialIds(f"seed/user/{email}")
+            user = await register_user(uow, clock, ids, actor, email=email, name=name)
+            new_users += 1
+        user_ids[email] = user.id
+    for name, teammates in WORKSPACES:
+        workspace = await uow.workspaces.get_by_slug(slugify(name))
+        if workspace is None:
+            ids = SequentialIds(f"seed/workspace/{name}")
+            workspace = await create_workspace(
+                uow, clock, ids, actor, name=name, owner_id=user_ids[FOUNDER]
+            )
+            new_workspaces += 1
+        for email, role in teammates:
+            if await uow.memberships.get(workspace.id, user_ids[email]) is None:
+                ids = SequentialIds(f"seed/workspace/{name}/member/{email}")
+                await add_member(
+                    uow, clock, ids, actor, workspace.id, user_id=user_ids[email], role=role
+                )
+                new_members += 1
+    return SeedReport(new_users, new_workspaces, new_members)

@@ -1,0 +1,82 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    RedocRenderPlugin,
+    SwaggerRenderPlugin,
+    YamlRenderPlugin,
+)
+from litestar.types import ControllerRouterHandler
+
+from entrypoints.bootstrap import Services, bootstrap
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings, load_settings
+from entrypoints.web.deps import provide_services, provide_uow
+from entrypoints.web.health import healthz, index, readyz
+from entrypoints.web.problems import EXCEPTION_HANDLERS
+from entrypoints.web.requestid import RequestContextMiddleware, stamp_response
+from saascore import __version__
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(
+    config: Settings | Services | None = None,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build the web app.
+
+    Given ``Settings`` (default: loaded from the environment), the app builds its services
+    when it starts and releases them when it stops. Given ``Services`` (tests, embedding),
+    it uses them and leaves closing them to the caller. Nothing connects before start-up.
+    """
+    if config is None:
+        config = load_settings()
+    settings = config if isinstance(config, Settings) else config.settings
+    given = config if isinstance(config, Services) else None
+
+    @asynccontextmanager
+    async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = given or bootstrap(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            if given is None:
+                await services.aclose()
+
+    configure_logging(settings)
+    return Litestar(
+        route_handlers=[index, healthz, readyz, *extra_route_handlers],
+        lifespan=[services_lifespan],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "uow": Provide(provide_uow),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestContextMiddleware()],
+        before_send=[stamp_response],
+        request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,  # structlog owns logging; see entrypoints.logs
+        openapi_config=OpenAPIConfig(
+            title="saascore",
+            version=__version__,
+            path="/schema",
+            render_plugins=[
+                SwaggerRenderPlugin(),
+                RedocRenderPlugin(),
+                JsonRenderPlugin(),
+                YamlRenderPlugin(),
+            ],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,73 @@
+"""Request ids: accept a sane incoming ``X-Request-ID`` or make one, echo it on every
+response (error responses included), bind it to every log line, and log each request once."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware import ASGIMiddleware
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "x-request-id"
+_SANE = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+_KEY = "saascore_request"
+_QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+
+access_log = structlog.get_logger("saascore.access")
+
+
+def _context(scope: Scope | Any) -> dict[str, Any]:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    context: dict[str, Any] | None = state.get(_KEY)
+    if context is None:
+        incoming = ""
+        for name, value in scope.get("headers", ()):
+            if name == HEADER.encode():
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if _SANE.fullmatch(incoming) else uuid.uuid4().hex
+        context = {"request_id": request_id, "started": time.perf_counter()}
+        state[_KEY] = context
+    return context
+
+
+def request_id_of(scope: Scope | Any) -> str:
+    """The request id of this request, made on first use and the same ever after."""
+    return str(_context(scope)["request_id"])
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    """Bind the request id to every log line written while the request is handled."""
+
+    scopes = ("http",)  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        with structlog.contextvars.bound_contextvars(request_id=request_id_of(scope)):
+            await next_app(scope, receive, send)
+
+
+async def stamp_response(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: runs for every response, including errors Litestar answers."""
+    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+        return
+    context = _context(scope)
+    MutableScopeHeaders.from_message(message)[HEADER] = context["request_id"]
+    path = scope["path"]
+    status = message["status"]
+    level = logging.DEBUG if path in _QUIET_PATHS and status < 400 else logging.INFO
+    access_log.log(
+        level,
+        "request",
+        method=scope["method"],
+        path=path,
+        status=status,
+        duration_ms=round((time.perf_counter() - context["started"]) * 1000, 2),
+        request_id=context["request_id"],
+    )

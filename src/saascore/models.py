@@ -1,0 +1,111 @@
+"""The domain's nouns. Plain attrs classes: ids and time come in from ports.
+
+Values, ids, events and audit records are ``@frozen``; entities are ``@define``.
+Mapping to rows and JSON lives in the adapters and entrypoints, never here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from attrs import define, field, frozen
+
+
+class Role(enum.StrEnum):
+    """A member's role in a workspace; a higher rank can do everything a lower one can."""
+
+    MEMBER = "member"
+    ADMIN = "admin"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+_RANKS = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+@define
+class User:
+    id: str
+    email: str
+    name: str
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+@define
+class Workspace:
+    id: str
+    name: str
+    slug: str
+    created_at: datetime
+
+
+@define
+class Membership:
+    workspace_id: str
+    user_id: str
+    role: Role
+    created_at: datetime
+
+
+@frozen
+class WorkspaceSummary:
+    """A workspace as one of its members sees it in a list."""
+
+    workspace: Workspace
+    role: Role
+
+
+@frozen
+class MemberView:
+    """A membership joined with the member's user record."""
+
+    membership: Membership
+    user: User
+
+
+@frozen
+class Actor:
+    """Who does something and from where; recorded on every audit event.
+
+    ``user_id`` is ``None`` for the system itself (seed, migrations, operators' CLI runs).
+    """
+
+    user_id: str | None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls, request_id: str | None = None) -> Actor:
+        return cls(user_id=None, request_id=request_id)
+
+
+def _freeze(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(data))
+
+
+@frozen
+class AuditEvent:
+    """An append-only record of one change, written in the same transaction as the change."""
+
+    id: str
+    workspace_id: str | None
+    actor_id: str | None
+    action: str
+    target: str | None
+    data: Mapping[str, Any] = field(converter=_freeze, factory=dict)
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    created_at: datetime = field(kw_only=True)

@@ -1,0 +1,346 @@
+"""Use cases for workspaces and their members.
+
+Rules:
+- the creator of a workspace becomes its owner; its slug is derived from the name, unique,
+  URL-safe, and does not change on rename (links keep working);
+- someone who is not a member gets ``NotFound`` for a workspace, exactly as if it did not exist;
+- a member reads; an admin also renames and manages members up to admin; an owner also
+  manages owners, transfers ownership and deletes;
+- nobody grants a role above their own, nor changes or removes someone who outranks them;
+- a workspace always keeps at least one owner (``LastOwner``);
+- every change appends an audit event in the same unit of work.
+
+The system actor (``Actor.system()``, used by operators' CLI commands) acts with an owner's
+rights in every workspace without being a member.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from saascore.audit import record
+from saascore.errors import Conflict, InvalidInput, LastOwner, NotFound, PermissionDenied
+from saascore.models import (
+    Actor,
+    Membership,
+    MemberView,
+    Role,
+    Workspace,
+    WorkspaceSummary,
+)
+from saascore.ports import Clock, Ids, UnitOfWork
+from saascore.users import clean_name
+
+MAX_SLUG_LENGTH = 48
+
+
+def slugify(name: str) -> str:
+    """Return a lower-case ASCII slug of ``name``: letters, digits and single hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:MAX_SLUG_LENGTH].rstrip("-") or "workspace"
+
+
+async def _unique_slug(uow: UnitOfWork, name: str) -> str:
+    base = slugify(name)
+    taken = await uow.workspaces.slugs_like(base)
+    if base not in taken:
+        return base
+    # "acme", "acme-2", "acme-3", ...: the first free number, found from one query.
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+async def _role_of(uow: UnitOfWork, actor: Actor, workspace_id: str) -> Role:
+    """Return the actor's role, or raise ``NotFound`` for non-members and missing workspaces."""
+    if actor.user_id is None:
+        if await uow.workspaces.get(workspace_id) is None:
+            raise NotFound("workspace not found")
+        return Role.OWNER
+    membership = await uow.memberships.get(workspace_id, actor.user_id)
+    if membership is None:
+        raise NotFound("workspace not found")
+    return membership.role
+
+
+async def _require(uow: UnitOfWork, actor: Actor, workspace_id: str, needed: Role) -> Role:
+    role = await _role_of(uow, actor, workspace_id)
+    if not role.at_least(needed):
+        raise PermissionDenied(f"this needs the {needed} role")
+    return role
+
+
+async def _workspace(uow: UnitOfWork, workspace_id: str) -> Workspace:
+    workspace = await uow.workspaces.get(workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found")
+    return workspace
+
+
+async def _member(uow: UnitOfWork, workspace_id: str, user_id: str) -> Membership:
+    membership = await uow.memberships.get(workspace_id, user_id)
+    if membership is None:
+        raise NotFound("member not found")
+    return membership
+
+
+async def _keep_an_owner(uow: UnitOfWork, membership: Membership) -> None:
+    """Raise ``LastOwner`` if ``membership`` holds the workspace's only owner seat."""
+    if (
+        membership.role is Role.OWNER
+        and await uow.memberships.count_owners(membership.workspace_id) <= 1
+    ):
+        raise LastOwner("a workspace must keep at least one owner: transfer ownership first")
+
+
+async def create_workspace(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    actor: Actor,
+    *,
+    name: str,
+    owner_id: str | None = None,
+) -> Workspace:
+    """Create a workspace owned by ``owner_id`` (default: the actor)."""
+    name = clean_name(name)
+    owner_id = owner_id or actor.user_id
+    if owner_id is None:
+        raise InvalidInput({"owner": "a workspace needs an owner"})
+    if await uow.users.get(owner_id) is None:
+        raise NotFound("no such user")
+    now = clock.now()
+    workspace = Workspace(
+        id=ids.new(), name=name, slug=await _unique_slug(uow, name), created_at=now
+    )
+    await uow.workspaces.add(workspace)
+    await uow.memberships.add(Membership(workspace.id, owner_id, Role.OWNER, now))
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "workspace.created",
+        workspace_id=workspace.id,
+        target=workspace.id,
+        data={"name": name, "slug": workspace.slug, "owner": owner_id},
+    )
+    return workspace
+
+
+async def get_workspace(uow: UnitOfWork, actor: Actor, workspace_id: str) -> WorkspaceSummary:
+    """Return the workspace and the actor's role in it."""
+    role = await _role_of(uow, actor, workspace_id)
+    return WorkspaceSummary(await _workspace(uow, workspace_id), role)
+
+
+async def list_workspaces(uow: UnitOfWork, user_id: str) -> Sequence[WorkspaceSummary]:
+    """Return the user's workspaces with their role, ordered by name."""
+    return await uow.workspaces.list_for_user(user_id)
+
+
+async def list_members(uow: UnitOfWork, actor: Actor, workspace_id: str) -> Sequence[MemberView]:
+    """Return the members of a workspace the actor belongs to."""
+    await _role_of(uow, actor, workspace_id)
+    return await uow.memberships.list_members(workspace_id)
+
+
+async def add_member(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    actor: Actor,
+    workspace_id: str,
+    *,
+    user_id: str,
+    role: Role,
+) -> Membership:
+    """Add an existing user directly (admins up to admin; people join through invites,
+    operators and the seed through this)."""
+    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    if not actor_role.at_least(role):
+        raise PermissionDenied(f"a {actor_role} cannot grant the {role} role")
+    if await uow.users.get(user_id) is None:
+        raise NotFound("no such user")
+    if await uow.memberships.get(workspace_id, user_id) is not None:
+        raise Conflict("already a member of this workspace")
+    membership = Membership(workspace_id, user_id, role, clock.now())
+    await uow.memberships.add(membership)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "member.added",
+        workspace_id=workspace_id,
+        target=user_id,
+        data={"role": str(role)},
+    )
+    return membership
+
+
+async def rename_workspace(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str, *, name: str
+) -> Workspace:
+    """Rename a workspace (admins and owners). The slug stays."""
+    await _require(uow, actor, workspace_id, Role.ADMIN)
+    name = clean_name(name)
+    workspace = await _workspace(uow, workspace_id)
+    if workspace.name == name:
+        return workspace
+    old, workspace.name = workspace.name, name
+    await uow.workspaces.update(workspace)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "workspace.renamed",
+        workspace_id=workspace_id,
+        target=workspace_id,
+        data={"from": old, "to": name},
+    )
+    return workspace
+
+
+async def change_role(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    actor: Actor,
+    workspace_id: str,
+    *,
+    user_id: str,
+    role: Role,
+) -> Membership:
+    """Give a member a new role, never above the actor's own, never leaving no owner."""
+    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    membership = await _member(uow, workspace_id, user_id)
+    if not actor_role.at_least(membership.role) or not actor_role.at_least(role):
+        higher = max_role(membership.role, role)
+        raise PermissionDenied(f"a {actor_role} cannot manage or grant the {higher} role")
+    if membership.role is role:
+        return membership
+    if role is not Role.OWNER:
+        await _keep_an_owner(uow, membership)
+    old, membership.role = membership.role, role
+    await uow.memberships.set_role(workspace_id, user_id, role)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "member.role_changed",
+        workspace_id=workspace_id,
+        target=user_id,
+        data={"from": str(old), "to": str(role)},
+    )
+    return membership
+
+
+def max_role(a: Role, b: Role) -> Role:
+    return a if a.rank >= b.rank else b
+
+
+async def remove_member(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str, *, user_id: str
+) -> None:
+    """Remove a member (admins up to admin, owners anyone); removing yourself is leaving."""
+    if user_id == actor.user_id:
+        await leave_workspace(uow, clock, ids, actor, workspace_id)
+        return
+    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    membership = await _member(uow, workspace_id, user_id)
+    if not actor_role.at_least(membership.role):
+        raise PermissionDenied(f"a {actor_role} cannot remove an {membership.role}")
+    await _keep_an_owner(uow, membership)
+    await uow.memberships.remove(workspace_id, user_id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "member.removed",
+        workspace_id=workspace_id,
+        target=user_id,
+        data={"role": str(membership.role)},
+    )
+
+
+async def leave_workspace(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str
+) -> None:
+    """Leave a workspace; the last owner must transfer ownership first."""
+    if actor.user_id is None:
+        raise InvalidInput({"user": "the system is not a member and cannot leave"})
+    await _role_of(uow, actor, workspace_id)
+    membership = await _member(uow, workspace_id, actor.user_id)
+    await _keep_an_owner(uow, membership)
+    await uow.memberships.remove(workspace_id, actor.user_id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "member.left",
+        workspace_id=workspace_id,
+        target=actor.user_id,
+        data={"role": str(membership.role)},
+    )
+
+
+async def transfer_ownership(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str, *, user_id: str
+) -> None:
+    """Make a member the owner; the owners handing over (the actor, or every owner when the
+    system acts) step down to admin."""
+    await _require(uow, actor, workspace_id, Role.OWNER)
+    if user_id == actor.user_id:
+        raise InvalidInput({"user_id": "you already own this workspace"})
+    target = await _member(uow, workspace_id, user_id)
+    if actor.user_id is not None:
+        previous = [actor.user_id]
+    else:
+        members = await uow.memberships.list_members(workspace_id)
+        previous = [
+            m.membership.user_id
+            for m in members
+            if m.membership.role is Role.OWNER and m.membership.user_id != user_id
+        ]
+    if target.role is not Role.OWNER:
+        await uow.memberships.set_role(workspace_id, user_id, Role.OWNER)
+    for owner_id in previous:
+        await uow.memberships.set_role(workspace_id, owner_id, Role.ADMIN)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "workspace.ownership_transferred",
+        workspace_id=workspace_id,
+        target=user_id,
+        data={"from": previous, "to": user_id},
+    )
+
+
+async def delete_workspace(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str
+) -> None:
+    """Delete a workspace and its memberships (owners only). Its audit trail stays."""
+    await _require(uow, actor, workspace_id, Role.OWNER)
+    workspace = await _workspace(uow, workspace_id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "workspace.deleted",
+        workspace_id=workspace_id,
+        target=workspace_id,
+        data={"name": workspace.name, "slug": workspace.slug},
+    )
+    await uow.workspaces.delete(workspace_id)

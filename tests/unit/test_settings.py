@@ -1,0 +1,88 @@
+"""Settings load from the environment and .env, and bad values name their variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import DEV_SECRET_KEY, Settings, SettingsError, load_settings, redacted
+
+GOOD_SECRET = "s" * 40
+
+
+def problems(environ: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ, env_file=None)
+    return caught.value.problems
+
+
+class TestLoadSettings:
+    def test_defaults_run_locally(self) -> None:
+        """With nothing set, saascore runs in development on a SQLite file."""
+        settings = load_settings({}, env_file=None)
+
+        assert Settings() == settings
+        assert settings.database_url.startswith("sqlite+aiosqlite:///")
+        assert not settings.json_logs
+
+    def test_values_are_read_and_converted(self) -> None:
+        """Numbers, choices and URLs are converted and normalised."""
+        settings = load_settings(
+            {"PORT": "9000", "ENVIRONMENT": "production", "SECRET_KEY": GOOD_SECRET,
+             "DATABASE_URL": "postgresql://app@db:5432/saascore", "BASE_URL": "https://x.io/",
+             "UNRELATED": "ignored"},
+            env_file=None,
+        )
+
+        assert (9000, "postgresql+asyncpg://app@db:5432/saascore", "https://x.io", True) == (
+            settings.port, settings.database_url, settings.base_url, settings.json_logs
+        )
+
+    def test_dotenv_fills_in_and_the_environment_wins(self, tmp_path: Path) -> None:
+        """A .env file is read, and real environment variables override it."""
+        env_file = tmp_path / ".env"
+        env_file.write_text("PORT=9001\nLOG_LEVEL=DEBUG\n")
+
+        settings = load_settings({"PORT": "9002"}, env_file=env_file)
+
+        assert (9002, "DEBUG") == (settings.port, settings.log_level)
+
+    @pytest.mark.parametrize(
+        ("environ", "expected"),
+        [
+            ({"DATABASE_URL": "nonsense"}, "DATABASE_URL: must be a URL"),
+            ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: unsupported database 'mysql'"),
+            ({"DATABASE_URL": "postgresql://h"}, "DATABASE_URL: a Postgres URL must name"),
+            ({"PORT": "eighty"}, "PORT: must be a whole number"),
+            ({"PORT": "0"}, "PORT: must be between 1 and 65535"),
+            ({"ENVIRONMENT": "prod"}, "ENVIRONMENT: must be one of development, test, production"),
+            ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: must be one of auto, json, console"),
+            ({"BASE_URL": "example.com"}, "BASE_URL: must be an absolute http(s) URL"),
+            ({"SECRET_KEY": "short"}, "SECRET_KEY: must be at least 32 characters"),
+            ({"ENVIRONMENT": "production"}, "SECRET_KEY: the development key must not be used"),
+        ],
+    )
+    def test_a_bad_value_is_one_line_naming_the_variable(
+        self, environ: dict[str, str], expected: str
+    ) -> None:
+        """Every problem is reported on its own line, starting with the variable's name."""
+        [problem] = problems(environ)
+
+        assert problem.startswith(expected)
+
+    def test_every_bad_variable_is_reported_at_once(self) -> None:
+        """Several problems come back together, so one restart fixes them all."""
+        found = problems({"PORT": "x", "ENVIRONMENT": "nope"})
+
+        assert {"PORT", "ENVIRONMENT"} == {p.split(":")[0] for p in found}
+
+
+class TestRedacted:
+    def test_secrets_never_show(self) -> None:
+        """The printable form of settings hides the secret key."""
+        shown = redacted(Settings(secret_key=GOOD_SECRET))
+
+        assert "***" == shown["secret_key"]
+        assert GOOD_SECRET not in repr(Settings(secret_key=GOOD_SECRET))
+        assert DEV_SECRET_KEY not in str(shown)

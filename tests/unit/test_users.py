@@ -1,0 +1,56 @@
+"""User rules: normalised unique emails and sensible names."""
+
+from __future__ import annotations
+
+import pytest
+
+from saascore.errors import Conflict, InvalidInput, NotFound
+from saascore.users import find_user, normalise_email
+from tests.support.world import World
+
+
+class TestNormaliseEmail:
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [("  Fran@Example.COM ", "fran@example.com"), ("a.b+tag@sub.example.org", "a.b+tag@sub.example.org")],
+    )
+    def test_trims_and_lowercases(self, raw: str, expected: str) -> None:
+        """Emails compare case-insensitively, so they are stored lower-case."""
+        assert expected == normalise_email(raw)
+
+    @pytest.mark.parametrize(
+        "raw", ["", "fran", "fran@", "@example.com", "fran@example", "a b@example.com",
+                "a@b@example.com", "x" * 250 + "@example.com"],
+    )
+    def test_refuses_what_is_not_an_email(self, raw: str) -> None:
+        """Anything that is not one address is InvalidInput naming the email field."""
+        with pytest.raises(InvalidInput) as caught:
+            normalise_email(raw)
+        assert ["email"] == list(caught.value.fields)
+
+
+class TestRegisterUser:
+    async def test_emails_are_unique_whatever_their_case(self) -> None:
+        """A second account for the same address is a Conflict."""
+        world = World.in_memory()
+        await world.user("fran@example.com")
+
+        with pytest.raises(Conflict):
+            await world.user("FRAN@example.com")
+
+    async def test_the_name_defaults_to_the_local_part(self) -> None:
+        """Users who give no name are called by their email's local part."""
+        world = World.in_memory()
+
+        user = await world.user("fran.founder@example.com")
+
+        assert "fran.founder" == user.name
+
+    async def test_users_are_found_by_any_spelling_of_their_email(self) -> None:
+        """Lookups normalise the address first."""
+        world = World.in_memory()
+        user = await world.user("fran@example.com")
+
+        assert user == await world.run(lambda uow: find_user(uow, " Fran@EXAMPLE.com"))
+        with pytest.raises(NotFound):
+            await world.run(lambda uow: find_user(uow, "nobody@example.com"))
