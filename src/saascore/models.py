@@ -109,3 +109,32 @@ class AuditEvent:
     user_agent: str | None = None
     request_id: str | None = None
     created_at: datetime = field(kw_only=True)
+
+
+@frozen
+class EmailMessage:
+    """One email to one recipient; the sender address is the email adapter's setting."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@frozen
+class RateLimit:
+    """A policy: at most ``limit`` hits per ``window_seconds`` for each key."""
+
+    name: str
+    limit: int
+    window_seconds: int
+
+
+@frozen
+class RateDecision:
+    """The outcome of one hit: allowed or not, what is left, and when the window frees up."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # whole seconds until a hit would be admitted again (0 when allowed)

@@ -13,8 +13,11 @@ from typing import Protocol, Self, runtime_checkable
 
 from saascore.models import (
     AuditEvent,
+    EmailMessage,
     Membership,
     MemberView,
+    RateDecision,
+    RateLimit,
     Role,
     User,
     Workspace,
@@ -34,6 +37,29 @@ class Ids(Protocol):
 
     def new(self) -> str:
         """Return a new identifier, unique for this installation."""
+
+
+class EmailSender(Protocol):
+    """Delivers email."""
+
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver ``message`` or raise ``DeliveryFailed`` (refused, unreachable, timed out).
+
+        Raising means the message was not accepted and may be retried; returning means the
+        server accepted it.
+        """
+
+
+class RateLimiter(Protocol):
+    """Counts hits per key and policy over a moving window."""
+
+    async def hit(self, limit: RateLimit, key: str) -> RateDecision:
+        """Count one hit for ``key`` under ``limit`` and say whether it is admitted.
+
+        A refused hit is not counted. Never admits more than ``limit.limit`` hits for one key
+        in any window of ``limit.window_seconds``. Raises ``ExternalServiceError`` when the
+        counter storage cannot be reached.
+        """
 
 
 class UserRepository(Protocol):

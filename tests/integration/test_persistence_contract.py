@@ -18,7 +18,9 @@ T0 = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
 def user(n: int, **changes: object) -> User:
     values: dict[str, object] = {
-        "id": f"u{n}", "email": f"user{n}@example.com", "name": f"User {n}",
+        "id": f"u{n}",
+        "email": f"user{n}@example.com",
+        "name": f"User {n}",
         "created_at": T0 + timedelta(seconds=n),
     }
     values.update(changes)
@@ -56,7 +58,7 @@ class TestTransactions:
 
         async with services.uow() as uow:
             assert (await uow.users.get("u1")) == user(1)
-            assert 1 == await uow.memberships.count_owners("w1")
+            assert await uow.memberships.count_owners("w1") == 1
 
     async def test_rollback_discards_only_uncommitted_work(self, services: Services) -> None:
         """Work committed earlier in the same unit of work survives a later rollback."""
@@ -67,7 +69,7 @@ class TestTransactions:
             await uow.rollback()
 
         async with services.uow() as uow:
-            assert ["u1"] == [u.id for u in await uow.users.list()]
+            assert [u.id for u in await uow.users.list()] == ["u1"]
 
     async def test_changes_to_returned_objects_need_update(self, services: Services) -> None:
         """Objects handed out are copies: only update() stores a change."""
@@ -79,7 +81,7 @@ class TestTransactions:
             await uow.commit()
 
         async with services.uow() as uow:
-            assert "User 1" == (await uow.users.get("u1")).name  # type: ignore[union-attr]
+            assert (await uow.users.get("u1")).name == "User 1"  # type: ignore[union-attr]
 
 
 class TestUsers:
@@ -110,7 +112,7 @@ class TestUsers:
         async with services.uow() as uow:
             listed = await uow.users.list(limit=2, offset=1)
             changed = await uow.users.get("u3")
-        assert ["user2@example.com", "user3@example.com"] == [u.email for u in listed]
+        assert [u.email for u in listed] == ["user2@example.com", "user3@example.com"]
         assert changed == user(3, name="Renamed", last_login_at=T0 + timedelta(days=1))
 
 
@@ -144,8 +146,9 @@ class TestWorkspaces:
         async with services.uow() as uow:
             found = await uow.workspaces.list_for_user("u1")
 
-        assert [("Alpha", Role.ADMIN), ("Beta", Role.OWNER)] == [
-            (s.workspace.name, s.role) for s in found
+        assert [(s.workspace.name, s.role) for s in found] == [
+            ("Alpha", Role.ADMIN),
+            ("Beta", Role.OWNER),
         ]
 
     async def test_delete_takes_the_memberships_along(self, services: Services) -> None:
@@ -158,7 +161,7 @@ class TestWorkspaces:
         async with services.uow() as uow:
             assert await uow.workspaces.get("w1") is None
             assert await uow.memberships.get("w1", "u1") is None
-            assert [] == list(await uow.memberships.list_members("w1"))
+            assert list(await uow.memberships.list_members("w1")) == []
             assert await uow.users.get("u2") is not None
 
     async def test_update_and_lookup_by_slug(self, services: Services) -> None:
@@ -169,8 +172,8 @@ class TestWorkspaces:
             await uow.commit()
 
         async with services.uow() as uow:
-            assert "Gamma" == (await uow.workspaces.get_by_slug("ws-1")).name  # type: ignore[union-attr]
-            assert ["Alpha", "Gamma"] == [w.name for w in await uow.workspaces.list()]
+            assert (await uow.workspaces.get_by_slug("ws-1")).name == "Gamma"  # type: ignore[union-attr]
+            assert [w.name for w in await uow.workspaces.list()] == ["Alpha", "Gamma"]
 
 
 class TestMemberships:
@@ -190,9 +193,10 @@ class TestMemberships:
             await uow.commit()
 
         async with services.uow() as uow:
-            assert (2, 0) == (
-                await uow.memberships.count_owners("w1"), await uow.memberships.count_owners("w2")
-            )
+            assert (
+                await uow.memberships.count_owners("w1"),
+                await uow.memberships.count_owners("w2"),
+            ) == (2, 0)
 
     async def test_members_come_with_their_users_by_email(self, services: Services) -> None:
         """list_members joins each membership with its user."""
@@ -213,7 +217,7 @@ class TestMemberships:
             await uow.commit()
 
         async with services.uow() as uow:
-            assert ["u1"] == [m.user.id for m in await uow.memberships.list_members("w1")]
+            assert [m.user.id for m in await uow.memberships.list_members("w1")] == ["u1"]
 
 
 class TestAuditLog:
@@ -221,10 +225,15 @@ class TestAuditLog:
         """Every field survives storage; lists are newest first, per workspace, limited."""
         events = [
             AuditEvent(
-                id=f"e{n}", workspace_id="w1" if n % 2 else "w2", actor_id="u1",
-                action="member.role_changed", target="u2",
+                id=f"e{n}",
+                workspace_id="w1" if n % 2 else "w2",
+                actor_id="u1",
+                action="member.role_changed",
+                target="u2",
                 data={"from": "member", "to": "admin", "n": n, "nested": {"ok": [1, "two"]}},
-                ip="2001:db8::1", user_agent="pytest/1.0", request_id=f"req-{n}",
+                ip="2001:db8::1",
+                user_agent="pytest/1.0",
+                request_id=f"req-{n}",
                 created_at=T0 + timedelta(microseconds=n),
             )
             for n in range(1, 6)
@@ -241,18 +250,23 @@ class TestAuditLog:
 
 @st.composite
 def users(draw: st.DrawFn) -> User:
-    moment = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                               timezones=st.just(UTC)))
+    moment = draw(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        )
+    )
     last = draw(st.none() | st.just(moment + timedelta(hours=1)))
     name = draw(st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=100))
     local = draw(st.from_regex(r"[a-z0-9._+-]{1,30}", fullmatch=True))
-    return User(id="u-prop", email=f"{local}@example.com", name=name, created_at=moment,
-                last_login_at=last)
+    return User(
+        id="u-prop", email=f"{local}@example.com", name=name, created_at=moment, last_login_at=last
+    )
 
 
 class TestRoundTrip:
-    @settings(max_examples=25, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(original=users())
     async def test_user_row_model_row(self, services: Services, original: User) -> None:
         """Any user survives a write and a read unchanged (names, zones, microseconds)."""

@@ -66,9 +66,11 @@ class PostgresDatabases:
         self._template_ready = False
 
     def url_for(self, name: str) -> str:
-        return make_url(self.admin_url).set(
-            drivername="postgresql+asyncpg", database=name
-        ).render_as_string(hide_password=False)
+        return (
+            make_url(self.admin_url)
+            .set(drivername="postgresql+asyncpg", database=name)
+            .render_as_string(hide_password=False)
+        )
 
     def _ensure_template(self) -> None:
         if self._template_ready:

@@ -46,9 +46,11 @@ class World:
 
     async def join(self, workspace: Workspace, user: User, role: Role) -> None:
         s = self.services
-        await self.run(lambda uow: add_member(
-            uow, s.clock, s.ids, Actor.system(), workspace.id, user_id=user.id, role=role
-        ))
+        await self.run(
+            lambda uow: add_member(
+                uow, s.clock, s.ids, Actor.system(), workspace.id, user_id=user.id, role=role
+            )
+        )
 
     async def role_of(self, workspace: Workspace, user: User) -> Role | None:
         membership = await self.run(lambda uow: uow.memberships.get(workspace.id, user.id))

@@ -18,9 +18,7 @@ def fail_with_a_secret_in_scope() -> None:
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
-def test_tracebacks_never_show_locals(
-    log_format: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tracebacks_never_show_locals(log_format: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A logged exception shows where it happened, not the values in scope."""
     configure_logging(Settings(log_format=log_format))  # type: ignore[arg-type]
     try:
@@ -41,6 +39,7 @@ def test_json_lines_carry_the_bound_request_id(capsys: pytest.CaptureFixture[str
         logging.getLogger("somelib").warning("from stdlib")
 
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert [("hello", "req-1", "info"), ("from stdlib", "req-1", "warning")] == [
-        (line["event"], line["request_id"], line["level"]) for line in lines
+    assert [(line["event"], line["request_id"], line["level"]) for line in lines] == [
+        ("hello", "req-1", "info"),
+        ("from stdlib", "req-1", "warning"),
     ]

@@ -22,15 +22,46 @@ class TestPublicApi:
 
     def test_exports_are_pinned(self) -> None:
         """Changing the public surface is a deliberate act: update this list with it."""
-        assert [
-            "Actor", "AuditEvent", "AuditLog", "BillingNotConfigured", "BillingUnavailable",
-            "Clock", "Conflict", "DatabaseUnavailable", "DeliveryFailed", "ExternalServiceError",
-            "Ids", "InvalidInput", "LastOwner", "LimitExceeded", "MemberView", "Membership",
-            "MembershipRepository", "NotFound", "PermissionDenied", "RateLimited", "Role",
-            "SaasCoreError", "SeatLimit", "TokenExpired", "TokenInvalid", "UnitOfWork",
-            "UnitOfWorkFactory", "User", "UserRepository", "Workspace", "WorkspaceRepository",
-            "WorkspaceSummary", "__version__",
-        ] == saascore.__all__
+        assert saascore.__all__ == [
+            "Actor",
+            "AuditEvent",
+            "AuditLog",
+            "BillingNotConfigured",
+            "BillingUnavailable",
+            "Clock",
+            "Conflict",
+            "DatabaseUnavailable",
+            "DeliveryFailed",
+            "EmailMessage",
+            "EmailSender",
+            "ExternalServiceError",
+            "Ids",
+            "InvalidInput",
+            "LastOwner",
+            "LimitExceeded",
+            "MemberView",
+            "Membership",
+            "MembershipRepository",
+            "NotFound",
+            "PermissionDenied",
+            "RateDecision",
+            "RateLimit",
+            "RateLimited",
+            "RateLimiter",
+            "Role",
+            "SaasCoreError",
+            "SeatLimit",
+            "TokenExpired",
+            "TokenInvalid",
+            "UnitOfWork",
+            "UnitOfWorkFactory",
+            "User",
+            "UserRepository",
+            "Workspace",
+            "WorkspaceRepository",
+            "WorkspaceSummary",
+            "__version__",
+        ]
 
     @pytest.mark.parametrize("package", ["saascore", "adapters", "entrypoints"])
     def test_packages_import_from_src(self, package: str) -> None:
@@ -43,7 +74,8 @@ class TestPublicApi:
     def test_every_error_has_a_distinct_code_under_one_root(self) -> None:
         """Clients branch on codes, so they are stable and unique per leaf class."""
         classes = [
-            getattr(saascore, n) for n in saascore.__all__
+            getattr(saascore, n)
+            for n in saascore.__all__
             if isinstance(getattr(saascore, n), type)
             and issubclass(getattr(saascore, n), Exception)
         ]

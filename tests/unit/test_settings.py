@@ -29,14 +29,22 @@ class TestLoadSettings:
     def test_values_are_read_and_converted(self) -> None:
         """Numbers, choices and URLs are converted and normalised."""
         settings = load_settings(
-            {"PORT": "9000", "ENVIRONMENT": "production", "SECRET_KEY": GOOD_SECRET,
-             "DATABASE_URL": "postgresql://app@db:5432/saascore", "BASE_URL": "https://x.io/",
-             "UNRELATED": "ignored"},
+            {
+                "PORT": "9000",
+                "ENVIRONMENT": "production",
+                "SECRET_KEY": GOOD_SECRET,
+                "DATABASE_URL": "postgresql://app@db:5432/saascore",
+                "BASE_URL": "https://x.io/",
+                "UNRELATED": "ignored",
+            },
             env_file=None,
         )
 
-        assert (9000, "postgresql+asyncpg://app@db:5432/saascore", "https://x.io", True) == (
-            settings.port, settings.database_url, settings.base_url, settings.json_logs
+        assert (settings.port, settings.database_url, settings.base_url, settings.json_logs) == (
+            9000,
+            "postgresql+asyncpg://app@db:5432/saascore",
+            "https://x.io",
+            True,
         )
 
     def test_dotenv_fills_in_and_the_environment_wins(self, tmp_path: Path) -> None:
@@ -46,7 +54,7 @@ class TestLoadSettings:
 
         settings = load_settings({"PORT": "9002"}, env_file=env_file)
 
-        assert (9002, "DEBUG") == (settings.port, settings.log_level)
+        assert (settings.port, settings.log_level) == (9002, "DEBUG")
 
     @pytest.mark.parametrize(
         ("environ", "expected"),
@@ -83,6 +91,6 @@ class TestRedacted:
         """The printable form of settings hides the secret key."""
         shown = redacted(Settings(secret_key=GOOD_SECRET))
 
-        assert "***" == shown["secret_key"]
+        assert shown["secret_key"] == "***"
         assert GOOD_SECRET not in repr(Settings(secret_key=GOOD_SECRET))
         assert DEV_SECRET_KEY not in str(shown)

@@ -12,21 +12,33 @@ from tests.support.world import World
 class TestNormaliseEmail:
     @pytest.mark.parametrize(
         ("raw", "expected"),
-        [("  Fran@Example.COM ", "fran@example.com"), ("a.b+tag@sub.example.org", "a.b+tag@sub.example.org")],
+        [
+            ("  Fran@Example.COM ", "fran@example.com"),
+            ("a.b+tag@sub.example.org", "a.b+tag@sub.example.org"),
+        ],
     )
     def test_trims_and_lowercases(self, raw: str, expected: str) -> None:
         """Emails compare case-insensitively, so they are stored lower-case."""
         assert expected == normalise_email(raw)
 
     @pytest.mark.parametrize(
-        "raw", ["", "fran", "fran@", "@example.com", "fran@example", "a b@example.com",
-                "a@b@example.com", "x" * 250 + "@example.com"],
+        "raw",
+        [
+            "",
+            "fran",
+            "fran@",
+            "@example.com",
+            "fran@example",
+            "a b@example.com",
+            "a@b@example.com",
+            "x" * 250 + "@example.com",
+        ],
     )
     def test_refuses_what_is_not_an_email(self, raw: str) -> None:
         """Anything that is not one address is InvalidInput naming the email field."""
         with pytest.raises(InvalidInput) as caught:
             normalise_email(raw)
-        assert ["email"] == list(caught.value.fields)
+        assert list(caught.value.fields) == ["email"]
 
 
 class TestRegisterUser:
@@ -44,7 +56,7 @@ class TestRegisterUser:
 
         user = await world.user("fran.founder@example.com")
 
-        assert "fran.founder" == user.name
+        assert user.name == "fran.founder"
 
     async def test_users_are_found_by_any_spelling_of_their_email(self) -> None:
         """Lookups normalise the address first."""

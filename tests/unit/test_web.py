@@ -56,7 +56,8 @@ class NewUser:
 
 @post("/test/users")
 async def make_user(
-    data: JSONBody[NewUser], uow: NamedDependency[UnitOfWork],
+    data: JSONBody[NewUser],
+    uow: NamedDependency[UnitOfWork],
     services: NamedDependency[Services],
 ) -> dict[str, str]:
     user = await register_user(
@@ -84,13 +85,13 @@ class TestHealth:
         """/healthz answers 200 without touching dependencies."""
         response = await client.get("/healthz")
 
-        assert (200, {"status": "ok"}) == (response.status_code, response.json())
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
     async def test_readyz_on_memory_is_ready(self, client: AsyncTestClient[Any]) -> None:
         """The memory adapter has nothing to migrate or reach."""
         response = await client.get("/readyz")
 
-        assert (200, "ready") == (response.status_code, response.json()["status"])
+        assert (response.status_code, response.json()["status"]) == (200, "ready")
 
     async def test_openapi_is_served(self, client: AsyncTestClient[Any]) -> None:
         """The schema documents the operations endpoints."""
@@ -100,8 +101,9 @@ class TestHealth:
 
 
 class TestProblems:
-    @pytest.mark.parametrize(("index", "status", "code"),
-                             [(i, s, c) for i, (_, s, c) in enumerate(ERRORS)])
+    @pytest.mark.parametrize(
+        ("index", "status", "code"), [(i, s, c) for i, (_, s, c) in enumerate(ERRORS)]
+    )
     async def test_domain_errors_become_problem_bodies(
         self, client: AsyncTestClient[Any], index: int, status: int, code: str
     ) -> None:
@@ -110,11 +112,14 @@ class TestProblems:
 
         body = response.json()
         assert (status, "application/problem+json") == (
-            response.status_code, response.headers["content-type"]
+            response.status_code,
+            response.headers["content-type"],
         )
         assert {"type", "title", "status", "detail", "code", "request_id"} <= set(body)
         assert (status, code, response.headers["x-request-id"]) == (
-            body["status"], body["code"], body["request_id"]
+            body["status"],
+            body["code"],
+            body["request_id"],
         )
 
     async def test_bad_input_lists_every_field(self, client: AsyncTestClient[Any]) -> None:
@@ -123,9 +128,10 @@ class TestProblems:
 
         body = (await client.get(f"/test/raise/{index}")).json()
 
-        assert [{"field": "email", "message": "bad"}, {"field": "name", "message": "empty"}] == (
-            body["errors"]
-        )
+        assert (body["errors"]) == [
+            {"field": "email", "message": "bad"},
+            {"field": "name", "message": "empty"},
+        ]
 
     async def test_rate_limits_say_when_to_retry(self, client: AsyncTestClient[Any]) -> None:
         """429 carries Retry-After."""
@@ -133,7 +139,7 @@ class TestProblems:
 
         response = await client.get(f"/test/raise/{index}")
 
-        assert "30" == response.headers["retry-after"]
+        assert response.headers["retry-after"] == "30"
 
     async def test_malformed_bodies_are_problems_naming_the_field(
         self, client: AsyncTestClient[Any]
@@ -142,23 +148,24 @@ class TestProblems:
         response = await client.post("/test/users", json={"email": 3, "name": "A"})
 
         body = response.json()
-        assert (400, "invalid_input") == (response.status_code, body["code"])
-        assert ["email"] == [e["field"] for e in body["errors"]]
+        assert (response.status_code, body["code"]) == (400, "invalid_input")
+        assert [e["field"] for e in body["errors"]] == ["email"]
 
     async def test_unknown_routes_are_problems_too(self, client: AsyncTestClient[Any]) -> None:
         """Even Litestar's own 404 and 405 speak problem+json."""
         missing = await client.get("/no/such/route")
         wrong_method = await client.delete("/healthz")
 
-        assert ("not_found", "method_not_allowed") == (
-            missing.json()["code"], wrong_method.json()["code"]
+        assert (missing.json()["code"], wrong_method.json()["code"]) == (
+            "not_found",
+            "method_not_allowed",
         )
 
     async def test_crashes_leak_nothing(self, client: AsyncTestClient[Any]) -> None:
         """An unexpected error is a bare 500 problem: no trace, no message, no secret."""
         response = await client.get("/test/crash")
 
-        assert (500, "internal_error") == (response.status_code, response.json()["code"])
+        assert (response.status_code, response.json()["code"]) == (500, "internal_error")
         assert "sk_live" not in response.text
         assert "Traceback" not in response.text
 
@@ -168,7 +175,7 @@ class TestRequestIds:
         """A caller's X-Request-ID is echoed so logs can be joined across services."""
         response = await client.get("/healthz", headers={"X-Request-ID": "edge-42.a:b"})
 
-        assert "edge-42.a:b" == response.headers["x-request-id"]
+        assert response.headers["x-request-id"] == "edge-42.a:b"
 
     @pytest.mark.parametrize("incoming", ["", "x" * 65, "has space", "new\\nline", "<script>"])
     async def test_an_insane_incoming_id_is_replaced(
@@ -179,7 +186,7 @@ class TestRequestIds:
 
         made = response.headers["x-request-id"]
         assert made != incoming
-        assert 32 == len(made)
+        assert len(made) == 32
 
     async def test_every_response_gets_a_fresh_id(self, client: AsyncTestClient[Any]) -> None:
         """Without an incoming id, each request gets its own."""
@@ -196,7 +203,7 @@ class TestUnitOfWorkPerRequest:
         """Writes made by a handler that returns are kept."""
         response = await client.post("/test/users", json={"email": "a@example.com", "name": "A"})
 
-        assert 201 == response.status_code
+        assert response.status_code == 201
         async with services.uow() as uow:
             assert await uow.users.get_by_email("a@example.com") is not None
 
@@ -208,7 +215,7 @@ class TestUnitOfWorkPerRequest:
             "/test/users", json={"email": "b@example.com", "name": "fail after writing"}
         )
 
-        assert 409 == response.status_code
+        assert response.status_code == 409
         async with services.uow() as uow:
             assert await uow.users.get_by_email("b@example.com") is None
-            assert [] == list(await uow.audit.list())
+            assert list(await uow.audit.list()) == []

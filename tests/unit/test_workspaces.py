@@ -44,8 +44,9 @@ async def team(world: World) -> Team:
     return t
 
 
-def call(world: World, use_case: Callable[..., Awaitable[Any]], actor: Actor, *args: Any,
-         **kwargs: Any) -> Awaitable[Any]:
+def call(
+    world: World, use_case: Callable[..., Awaitable[Any]], actor: Actor, *args: Any, **kwargs: Any
+) -> Awaitable[Any]:
     """Run a use case that takes (uow, clock, ids, actor, ...) in a committed unit of work."""
     s = world.services
 
@@ -62,7 +63,7 @@ class TestCreateWorkspace:
 
         acme = await world.workspace(fran, "Acme Inc")
 
-        assert Role.OWNER == await world.role_of(acme, fran)
+        assert await world.role_of(acme, fran) == Role.OWNER
         summaries = await world.run(lambda uow: ws.list_workspaces(uow, fran.id))
         assert [(acme.id, Role.OWNER)] == [(s.workspace.id, s.role) for s in summaries]
 
@@ -74,8 +75,10 @@ class TestCreateWorkspace:
         second = await world.workspace(fran, "Cafe unicode co")
         third = await world.workspace(fran, "CAFE UNICODE CO")
 
-        assert ["cafe-unicode-co", "cafe-unicode-co-2", "cafe-unicode-co-3"] == [
-            first.slug, second.slug, third.slug
+        assert [first.slug, second.slug, third.slug] == [
+            "cafe-unicode-co",
+            "cafe-unicode-co-2",
+            "cafe-unicode-co-3",
         ]
 
     @pytest.mark.parametrize("name", ["", "   ", "x" * 101])
@@ -86,7 +89,7 @@ class TestCreateWorkspace:
         with pytest.raises(InvalidInput) as caught:
             await world.workspace(fran, name)
 
-        assert ["name"] == list(caught.value.fields)
+        assert list(caught.value.fields) == ["name"]
 
     async def test_creation_is_audited(self, world: World) -> None:
         """Creating writes workspace.created with actor, ip and request id."""
@@ -96,7 +99,10 @@ class TestCreateWorkspace:
 
         [event] = await world.audit(acme)
         assert ("workspace.created", fran.id, "203.0.113.9", "req-test") == (
-            event.action, event.actor_id, event.ip, event.request_id
+            event.action,
+            event.actor_id,
+            event.ip,
+            event.request_id,
         )
         assert {"name": "Acme Inc", "slug": "acme-inc", "owner": fran.id} == dict(event.data)
 
@@ -104,10 +110,9 @@ class TestCreateWorkspace:
         """Operators create workspaces on someone's behalf."""
         fran = await world.user("fran@example.com")
 
-        acme = await call(world, ws.create_workspace, Actor.system(), name="Acme",
-                          owner_id=fran.id)
+        acme = await call(world, ws.create_workspace, Actor.system(), name="Acme", owner_id=fran.id)
 
-        assert Role.OWNER == await world.role_of(acme, fran)
+        assert await world.role_of(acme, fran) == Role.OWNER
 
     async def test_the_system_needs_an_owner(self, world: World) -> None:
         """A workspace without an owner is refused."""
@@ -129,7 +134,10 @@ class TestVisibility:
         ],
     )
     async def test_outsiders_get_not_found_as_for_a_missing_workspace(
-        self, world: World, team: Team, use_case: Callable[..., Awaitable[Any]],
+        self,
+        world: World,
+        team: Team,
+        use_case: Callable[..., Awaitable[Any]],
         kwargs: dict[str, Any],
     ) -> None:
         """A non-member cannot tell another workspace exists, and changes nothing."""
@@ -148,9 +156,11 @@ class TestVisibility:
         summary = await world.run(lambda uow: ws.get_workspace(uow, as_(team.member), team.acme.id))
         members = await world.run(lambda uow: ws.list_members(uow, as_(team.member), team.acme.id))
 
-        assert Role.MEMBER == summary.role
-        assert ["admin@example.com", "member@example.com", "owner@example.com"] == [
-            m.user.email for m in members
+        assert summary.role == Role.MEMBER
+        assert [m.user.email for m in members] == [
+            "admin@example.com",
+            "member@example.com",
+            "owner@example.com",
         ]
         with pytest.raises(NotFound):
             await world.run(lambda uow: ws.list_members(uow, as_(team.outsider), team.acme.id))
@@ -159,13 +169,15 @@ class TestVisibility:
 class TestRename:
     async def test_admins_rename_and_the_slug_stays(self, world: World, team: Team) -> None:
         """Renaming keeps the slug so links keep working, and is audited."""
-        renamed = await call(world, ws.rename_workspace, as_(team.admin), team.acme.id,
-                             name="Acme Corp")
+        renamed = await call(
+            world, ws.rename_workspace, as_(team.admin), team.acme.id, name="Acme Corp"
+        )
 
-        assert ("Acme Corp", "acme-inc") == (renamed.name, renamed.slug)
+        assert (renamed.name, renamed.slug) == ("Acme Corp", "acme-inc")
         event = (await world.audit(team.acme))[-1]
-        assert ("workspace.renamed", {"from": "Acme Inc", "to": "Acme Corp"}) == (
-            event.action, dict(event.data)
+        assert (event.action, dict(event.data)) == (
+            "workspace.renamed",
+            {"from": "Acme Inc", "to": "Acme Corp"},
         )
 
     async def test_members_may_not_rename(self, world: World, team: Team) -> None:
@@ -177,108 +189,169 @@ class TestRename:
 class TestChangeRole:
     async def test_admins_promote_members_to_admin(self, world: World, team: Team) -> None:
         """An admin may grant up to admin, and the change is audited with before and after."""
-        await call(world, ws.change_role, as_(team.admin), team.acme.id,
-                   user_id=team.member.id, role=Role.ADMIN)
+        await call(
+            world,
+            ws.change_role,
+            as_(team.admin),
+            team.acme.id,
+            user_id=team.member.id,
+            role=Role.ADMIN,
+        )
 
-        assert Role.ADMIN == await world.role_of(team.acme, team.member)
+        assert await world.role_of(team.acme, team.member) == Role.ADMIN
         event = (await world.audit(team.acme))[-1]
         assert ("member.role_changed", team.member.id, {"from": "member", "to": "admin"}) == (
-            event.action, event.target, dict(event.data)
+            event.action,
+            event.target,
+            dict(event.data),
         )
 
     async def test_nobody_grants_above_their_own_role(self, world: World, team: Team) -> None:
         """An admin cannot make anyone an owner."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.change_role, as_(team.admin), team.acme.id,
-                       user_id=team.member.id, role=Role.OWNER)
-        assert Role.MEMBER == await world.role_of(team.acme, team.member)
+            await call(
+                world,
+                ws.change_role,
+                as_(team.admin),
+                team.acme.id,
+                user_id=team.member.id,
+                role=Role.OWNER,
+            )
+        assert await world.role_of(team.acme, team.member) == Role.MEMBER
 
     async def test_admins_cannot_touch_owners(self, world: World, team: Team) -> None:
         """An admin cannot demote someone who outranks them."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.change_role, as_(team.admin), team.acme.id,
-                       user_id=team.owner.id, role=Role.MEMBER)
+            await call(
+                world,
+                ws.change_role,
+                as_(team.admin),
+                team.acme.id,
+                user_id=team.owner.id,
+                role=Role.MEMBER,
+            )
 
     async def test_members_change_no_roles(self, world: World, team: Team) -> None:
         """Members cannot even demote themselves through role changes."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.change_role, as_(team.member), team.acme.id,
-                       user_id=team.member.id, role=Role.MEMBER)
+            await call(
+                world,
+                ws.change_role,
+                as_(team.member),
+                team.acme.id,
+                user_id=team.member.id,
+                role=Role.MEMBER,
+            )
 
     async def test_owners_make_owners(self, world: World, team: Team) -> None:
         """An owner may grant the owner role."""
-        await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                   user_id=team.admin.id, role=Role.OWNER)
+        await call(
+            world,
+            ws.change_role,
+            as_(team.owner),
+            team.acme.id,
+            user_id=team.admin.id,
+            role=Role.OWNER,
+        )
 
-        assert Role.OWNER == await world.role_of(team.acme, team.admin)
+        assert await world.role_of(team.acme, team.admin) == Role.OWNER
 
     async def test_the_last_owner_cannot_step_down(self, world: World, team: Team) -> None:
         """Demoting the only owner is a LastOwner conflict."""
         with pytest.raises(LastOwner):
-            await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                       user_id=team.owner.id, role=Role.ADMIN)
-        assert Role.OWNER == await world.role_of(team.acme, team.owner)
+            await call(
+                world,
+                ws.change_role,
+                as_(team.owner),
+                team.acme.id,
+                user_id=team.owner.id,
+                role=Role.ADMIN,
+            )
+        assert await world.role_of(team.acme, team.owner) == Role.OWNER
 
     async def test_an_owner_with_a_co_owner_can_step_down(self, world: World, team: Team) -> None:
         """With two owners, one may become admin."""
-        await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                   user_id=team.admin.id, role=Role.OWNER)
+        await call(
+            world,
+            ws.change_role,
+            as_(team.owner),
+            team.acme.id,
+            user_id=team.admin.id,
+            role=Role.OWNER,
+        )
 
-        await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                   user_id=team.owner.id, role=Role.ADMIN)
+        await call(
+            world,
+            ws.change_role,
+            as_(team.owner),
+            team.acme.id,
+            user_id=team.owner.id,
+            role=Role.ADMIN,
+        )
 
-        assert Role.ADMIN == await world.role_of(team.acme, team.owner)
+        assert await world.role_of(team.acme, team.owner) == Role.ADMIN
 
     async def test_setting_the_same_role_records_nothing(self, world: World, team: Team) -> None:
         """A no-op change writes no audit event."""
         before = await world.audit(team.acme)
 
-        await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                   user_id=team.member.id, role=Role.MEMBER)
+        await call(
+            world,
+            ws.change_role,
+            as_(team.owner),
+            team.acme.id,
+            user_id=team.member.id,
+            role=Role.MEMBER,
+        )
 
         assert before == await world.audit(team.acme)
 
     async def test_unknown_members_are_not_found(self, world: World, team: Team) -> None:
         """Changing the role of a non-member is NotFound."""
         with pytest.raises(NotFound):
-            await call(world, ws.change_role, as_(team.owner), team.acme.id,
-                       user_id=team.outsider.id, role=Role.MEMBER)
+            await call(
+                world,
+                ws.change_role,
+                as_(team.owner),
+                team.acme.id,
+                user_id=team.outsider.id,
+                role=Role.MEMBER,
+            )
 
 
 class TestRemoveMember:
     async def test_admins_remove_members(self, world: World, team: Team) -> None:
         """An admin removes a member, and it is audited."""
-        await call(world, ws.remove_member, as_(team.admin), team.acme.id,
-                   user_id=team.member.id)
+        await call(world, ws.remove_member, as_(team.admin), team.acme.id, user_id=team.member.id)
 
         assert await world.role_of(team.acme, team.member) is None
-        assert "member.removed" == (await world.audit(team.acme))[-1].action
+        assert (await world.audit(team.acme))[-1].action == "member.removed"
 
     async def test_admins_cannot_remove_owners(self, world: World, team: Team) -> None:
         """Removing someone of a higher role is denied."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.remove_member, as_(team.admin), team.acme.id,
-                       user_id=team.owner.id)
+            await call(
+                world, ws.remove_member, as_(team.admin), team.acme.id, user_id=team.owner.id
+            )
 
     async def test_members_remove_nobody(self, world: World, team: Team) -> None:
         """Members cannot remove others."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.remove_member, as_(team.member), team.acme.id,
-                       user_id=team.admin.id)
+            await call(
+                world, ws.remove_member, as_(team.member), team.acme.id, user_id=team.admin.id
+            )
 
     async def test_removing_yourself_is_leaving(self, world: World, team: Team) -> None:
         """A member may remove themselves; it is recorded as leaving."""
-        await call(world, ws.remove_member, as_(team.member), team.acme.id,
-                   user_id=team.member.id)
+        await call(world, ws.remove_member, as_(team.member), team.acme.id, user_id=team.member.id)
 
         assert await world.role_of(team.acme, team.member) is None
-        assert "member.left" == (await world.audit(team.acme))[-1].action
+        assert (await world.audit(team.acme))[-1].action == "member.left"
 
     async def test_the_system_cannot_remove_the_last_owner(self, world: World, team: Team) -> None:
         """Even operators keep a workspace owned."""
         with pytest.raises(LastOwner):
-            await call(world, ws.remove_member, Actor.system(), team.acme.id,
-                       user_id=team.owner.id)
+            await call(world, ws.remove_member, Actor.system(), team.acme.id, user_id=team.owner.id)
 
 
 class TestLeave:
@@ -297,61 +370,90 @@ class TestLeave:
 class TestTransferOwnership:
     async def test_the_owner_hands_over_and_becomes_admin(self, world: World, team: Team) -> None:
         """The new owner is the target; the old owner stays on as admin."""
-        await call(world, ws.transfer_ownership, as_(team.owner), team.acme.id,
-                   user_id=team.member.id)
-
-        assert (Role.OWNER, Role.ADMIN) == (
-            await world.role_of(team.acme, team.member), await world.role_of(team.acme, team.owner)
+        await call(
+            world, ws.transfer_ownership, as_(team.owner), team.acme.id, user_id=team.member.id
         )
+
+        assert (
+            await world.role_of(team.acme, team.member),
+            await world.role_of(team.acme, team.owner),
+        ) == (Role.OWNER, Role.ADMIN)
         event = (await world.audit(team.acme))[-1]
         assert ("workspace.ownership_transferred", team.member.id) == (event.action, event.target)
 
     async def test_admins_cannot_transfer(self, world: World, team: Team) -> None:
         """Only owners transfer ownership."""
         with pytest.raises(PermissionDenied):
-            await call(world, ws.transfer_ownership, as_(team.admin), team.acme.id,
-                       user_id=team.admin.id)
+            await call(
+                world, ws.transfer_ownership, as_(team.admin), team.acme.id, user_id=team.admin.id
+            )
 
     async def test_only_to_members(self, world: World, team: Team) -> None:
         """The new owner must already be a member."""
         with pytest.raises(NotFound):
-            await call(world, ws.transfer_ownership, as_(team.owner), team.acme.id,
-                       user_id=team.outsider.id)
+            await call(
+                world,
+                ws.transfer_ownership,
+                as_(team.owner),
+                team.acme.id,
+                user_id=team.outsider.id,
+            )
 
     async def test_not_to_yourself(self, world: World, team: Team) -> None:
         """Transferring to yourself is refused as bad input."""
         with pytest.raises(InvalidInput):
-            await call(world, ws.transfer_ownership, as_(team.owner), team.acme.id,
-                       user_id=team.owner.id)
+            await call(
+                world, ws.transfer_ownership, as_(team.owner), team.acme.id, user_id=team.owner.id
+            )
 
     async def test_the_system_replaces_every_owner(self, world: World, team: Team) -> None:
         """When an operator transfers, the previous owners become admins."""
-        await call(world, ws.transfer_ownership, Actor.system(), team.acme.id,
-                   user_id=team.admin.id)
-
-        assert (Role.OWNER, Role.ADMIN) == (
-            await world.role_of(team.acme, team.admin), await world.role_of(team.acme, team.owner)
+        await call(
+            world, ws.transfer_ownership, Actor.system(), team.acme.id, user_id=team.admin.id
         )
+
+        assert (
+            await world.role_of(team.acme, team.admin),
+            await world.role_of(team.acme, team.owner),
+        ) == (Role.OWNER, Role.ADMIN)
 
 
 class TestAddMember:
     async def test_admins_add_up_to_admin(self, world: World, team: Team) -> None:
         """An admin adds a user as admin, not as owner."""
-        await call(world, ws.add_member, as_(team.admin), team.acme.id,
-                   user_id=team.outsider.id, role=Role.ADMIN)
-        assert Role.ADMIN == await world.role_of(team.acme, team.outsider)
+        await call(
+            world,
+            ws.add_member,
+            as_(team.admin),
+            team.acme.id,
+            user_id=team.outsider.id,
+            role=Role.ADMIN,
+        )
+        assert await world.role_of(team.acme, team.outsider) == Role.ADMIN
 
         newcomer = await world.user("newcomer@example.com")
         with pytest.raises(PermissionDenied):
-            await call(world, ws.add_member, as_(team.admin), team.acme.id,
-                       user_id=newcomer.id, role=Role.OWNER)
+            await call(
+                world,
+                ws.add_member,
+                as_(team.admin),
+                team.acme.id,
+                user_id=newcomer.id,
+                role=Role.OWNER,
+            )
         assert await world.role_of(team.acme, newcomer) is None
 
     async def test_existing_members_conflict(self, world: World, team: Team) -> None:
         """Adding a member twice is a Conflict."""
         with pytest.raises(Conflict):
-            await call(world, ws.add_member, as_(team.owner), team.acme.id,
-                       user_id=team.member.id, role=Role.MEMBER)
+            await call(
+                world,
+                ws.add_member,
+                as_(team.owner),
+                team.acme.id,
+                user_id=team.member.id,
+                role=Role.MEMBER,
+            )
 
 
 class TestDelete:
@@ -359,9 +461,9 @@ class TestDelete:
         """Deleting removes the workspace and memberships; its history remains."""
         await call(world, ws.delete_workspace, as_(team.owner), team.acme.id)
 
-        assert [] == list(await world.run(lambda uow: ws.list_workspaces(uow, team.member.id)))
+        assert list(await world.run(lambda uow: ws.list_workspaces(uow, team.member.id))) == []
         assert await world.run(lambda uow: uow.workspaces.get(team.acme.id)) is None
-        assert "workspace.deleted" == (await world.audit(team.acme))[-1].action
+        assert (await world.audit(team.acme))[-1].action == "workspace.deleted"
 
     async def test_admins_cannot_delete(self, world: World, team: Team) -> None:
         """Deletion is for owners."""

@@ -27,7 +27,7 @@ from sqlalchemy import (
 # work turns an IntegrityError on a named constraint into the matching domain Conflict.
 metadata = MetaData(
     naming_convention={
-        "ix": "ix_%(column_0_N_label)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "ck": "ck_%(table_name)s_%(constraint_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",

@@ -11,8 +11,8 @@ from typing import Any
 
 import structlog
 from litestar.datastructures import MutableScopeHeaders
-from litestar.middleware import ASGIMiddleware
 from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-request-id"

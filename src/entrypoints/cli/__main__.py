@@ -1,0 +1,5 @@
+"""`python -m entrypoints.cli` runs the `saascore` command."""
+
+from entrypoints.cli.main import main
+
+main()
