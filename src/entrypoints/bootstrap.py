@@ -7,15 +7,24 @@ lazily), and ``Services.aclose`` releases them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from attrs import define, field
 
 from adapters.clock import SystemClock, UuidIds
+from adapters.email import SmtpConfig, SmtpEmailSender, StubEmailSender
 from adapters.memory import InMemoryDatabase
+from adapters.memory.email import InMemoryEmailSender
+from adapters.memory.ratelimit import InMemoryRateLimiter
+from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql import SqlUnitOfWork, make_engine
 from adapters.sql.migrate import readiness_problems
+from entrypoints.policies import Policies
 from entrypoints.settings import Settings
-from saascore.ports import Clock, Ids, UnitOfWork, UnitOfWorkFactory
+from entrypoints.wakeup import Wakeup
+from saascore.auth import AuthPolicy
+from saascore.outbox import DeliveryPolicy
+from saascore.ports import Clock, EmailSender, Ids, RateLimiter, UnitOfWork, UnitOfWorkFactory
 
 Readiness = Callable[[], Awaitable[list[str]]]
 Closer = Callable[[], Awaitable[None]]
@@ -31,30 +40,92 @@ class Services:
 
     settings: Settings
     uow: UnitOfWorkFactory
+    email: EmailSender
+    limiter: RateLimiter
     clock: Clock = field(factory=SystemClock)
     ids: Ids = field(factory=UuidIds)
     readiness: Readiness = _always_ready
     closers: list[Closer] = field(factory=list)
+    # Set when something was queued in the outbox, so the dispatcher runs now, not later.
+    outbox_wakeup: Wakeup = field(factory=Wakeup)
+
+    @property
+    def auth_policy(self) -> AuthPolicy:
+        s = self.settings
+        return AuthPolicy(
+            base_url=s.base_url,
+            login_link_ttl=timedelta(seconds=s.login_link_ttl_seconds),
+            session_idle_ttl=timedelta(seconds=s.session_idle_ttl_seconds),
+            session_absolute_ttl=timedelta(seconds=s.session_absolute_ttl_seconds),
+            signup_enabled=s.signup_enabled,
+        )
+
+    @property
+    def delivery_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(max_attempts=self.settings.outbox_max_attempts)
+
+    @property
+    def policies(self) -> Policies:
+        return Policies.from_settings(self.settings)
 
     async def aclose(self) -> None:
         while self.closers:
             await self.closers.pop()()
 
 
+def email_sender(settings: Settings, clock: Clock) -> EmailSender:
+    """The email adapter ``EMAIL_BACKEND`` names."""
+    if settings.email_backend == "smtp":
+        return SmtpEmailSender(
+            SmtpConfig(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username or None,
+                password=settings.smtp_password or None,
+                from_address=settings.smtp_from,
+                tls=settings.smtp_tls,
+                timeout=float(settings.smtp_timeout_seconds),
+            ),
+            clock=clock,
+        )
+    if settings.email_backend == "memory":
+        return InMemoryEmailSender()
+    return StubEmailSender(clock=clock)
+
+
 def bootstrap(settings: Settings) -> Services:
     """Build the services ``settings`` asks for."""
+    clock = SystemClock()
+    limiter = LimitsRateLimiter(settings.rate_limit_storage_url)
+    email = email_sender(settings, clock)
     if settings.uses_memory_database:
-        return memory_services(settings)
+        return Services(
+            settings=settings,
+            uow=InMemoryDatabase().unit_of_work,
+            email=email,
+            limiter=limiter,
+            clock=clock,
+            closers=[limiter.aclose],
+        )
     engine = make_engine(settings.database_url)
 
     def unit_of_work() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
     async def readiness() -> list[str]:
-        return await readiness_problems(engine)
+        problems = await readiness_problems(engine)
+        if not await limiter.check():
+            problems.append("rate limit storage unreachable: check RATE_LIMIT_STORAGE_URL")
+        return problems
 
     return Services(
-        settings=settings, uow=unit_of_work, readiness=readiness, closers=[engine.dispose]
+        settings=settings,
+        uow=unit_of_work,
+        email=email,
+        limiter=limiter,
+        clock=clock,
+        readiness=readiness,
+        closers=[engine.dispose, limiter.aclose],
     )
 
 
@@ -65,11 +136,15 @@ def memory_services(
     ids: Ids | None = None,
     database: InMemoryDatabase | None = None,
 ) -> Services:
-    """Services on in-memory adapters: for unit tests and for users' own tests."""
+    """Services on in-memory adapters only: for unit tests and for users' own tests."""
     db = database or InMemoryDatabase()
+    clock = clock or SystemClock()
     return Services(
-        settings=settings or Settings(database_url="memory://", environment="test"),
+        settings=settings
+        or Settings(database_url="memory://", environment="test", email_backend="memory"),
         uow=db.unit_of_work,
-        clock=clock or SystemClock(),
+        email=InMemoryEmailSender(),
+        limiter=InMemoryRateLimiter(clock),
+        clock=clock,
         ids=ids or UuidIds(),
     )

@@ -4,6 +4,7 @@ function. A bad value stops start-up with a line that names the variable."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 from urllib.parse import urlsplit
@@ -11,11 +12,15 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 from attrs import field, fields, frozen
+from cattrs.errors import CattrsError
 from dotenv import dotenv_values
 
+from adapters.ratelimit import SUPPORTED_SCHEMES
 from adapters.sql.engine import normalise_database_url
 
 Environment = Literal["development", "test", "production"]
+EmailBackend = Literal["stub", "smtp", "memory"]
+SmtpTls = Literal["starttls", "tls", "none"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
 
@@ -36,6 +41,32 @@ class Settings:
     port: int = 8000
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "auto"
+    # Sign-in
+    signup_enabled: bool = True
+    login_link_ttl_seconds: int = 600
+    session_idle_ttl_seconds: int = 7 * 24 * 3600
+    session_absolute_ttl_seconds: int = 30 * 24 * 3600
+    trusted_proxies: str = ""
+    # Email
+    email_backend: EmailBackend = "stub"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = "saascore <no-reply@localhost>"
+    smtp_tls: SmtpTls = "starttls"
+    smtp_timeout_seconds: int = 10
+    outbox_max_attempts: int = 8
+    outbox_poll_seconds: int = 5
+    # Rate limits: the general one per client, and stricter ones for sign-in
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_max: int = 300
+    rate_limit_window_minutes: int = 5
+    login_link_limit_per_email: int = 5
+    login_link_limit_per_ip: int = 20
+    login_link_limit_window_minutes: int = 15
+    confirm_limit_per_ip: int = 30
+    confirm_limit_window_minutes: int = 15
 
     @property
     def is_production(self) -> bool:
@@ -51,8 +82,16 @@ class Settings:
     def uses_memory_database(self) -> bool:
         return self.database_url == MEMORY_DATABASE_URL
 
+    @property
+    def uses_https(self) -> bool:
+        return self.base_url.startswith("https://")
 
-SECRET_FIELDS = frozenset({"secret_key"})
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
+
+
+SECRET_FIELDS = frozenset({"secret_key", "smtp_password"})
 
 
 class SettingsError(Exception):
@@ -98,14 +137,89 @@ def _port(value: int, _: Mapping[str, Any]) -> int:
     return value
 
 
+def _positive(value: int, _: Mapping[str, Any]) -> int:
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(
+        ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+    )
+
+
+def _trusted_proxies(value: str, _: Mapping[str, Any]) -> str:
+    try:
+        _networks(value)
+    except ValueError:
+        raise ValueError(
+            "must be a comma-separated list of IP addresses or networks, e.g. 10.0.0.0/8,::1"
+        ) from None
+    return value
+
+
+def _email_backend(value: str, values: Mapping[str, Any]) -> str:
+    if values.get("environment") == "production" and value != "smtp":
+        raise ValueError(
+            f"{value!r} does not deliver email; production needs EMAIL_BACKEND=smtp and SMTP_HOST"
+        )
+    if value == "smtp" and not values.get("smtp_host"):
+        raise ValueError("smtp needs SMTP_HOST (and usually SMTP_USERNAME and SMTP_PASSWORD)")
+    return value
+
+
+def _rate_limit_storage(value: str, _: Mapping[str, Any]) -> str:
+    scheme = value.removeprefix("async+").split("://", 1)[0]
+    if "://" not in value or scheme not in SUPPORTED_SCHEMES:
+        raise ValueError("must be memory:// or redis://host:6379/0 (rediss:// for TLS)")
+    return value
+
+
 _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "database_url": _database_url,
     "secret_key": _secret_key,
     "base_url": _base_url,
     "port": _port,
+    "smtp_port": _port,
+    "trusted_proxies": _trusted_proxies,
+    "email_backend": _email_backend,
+    "rate_limit_storage_url": _rate_limit_storage,
+    **dict.fromkeys(
+        (
+            "login_link_ttl_seconds",
+            "session_idle_ttl_seconds",
+            "session_absolute_ttl_seconds",
+            "smtp_timeout_seconds",
+            "outbox_max_attempts",
+            "outbox_poll_seconds",
+            "rate_limit_max",
+            "rate_limit_window_minutes",
+            "login_link_limit_per_email",
+            "login_link_limit_per_ip",
+            "login_link_limit_window_minutes",
+            "confirm_limit_per_ip",
+            "confirm_limit_window_minutes",
+        ),
+        _positive,
+    ),
 }
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter = cattrs.Converter()
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _to_bool(value: object, _: type) -> bool:
+    # cattrs alone would read "false" as True.
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ValueError("must be true or false")
+
+
+_converter.register_structure_hook(bool, _to_bool)
 
 
 def _format_error(exc: BaseException, type_: Any) -> str:
@@ -113,6 +227,8 @@ def _format_error(exc: BaseException, type_: Any) -> str:
         return "must be one of " + ", ".join(get_args(type_))
     if type_ is int:
         return "must be a whole number"
+    if type_ is bool:
+        return "must be true or false"
     return str(exc) or "invalid value"
 
 
@@ -142,24 +258,23 @@ def load_settings(
 
         environ = os.environ
     raw = _raw_values(environ, env_file)
-    try:
-        values: dict[str, Any] = attrs.asdict(_converter.structure(raw, Settings))
-    except cattrs.ClassValidationError as group:
-        problems = []
-        for exc in group.exceptions:
-            note = getattr(exc, "__notes__", [""])[0]
-            name = note.rsplit(" ", 1)[-1] if note else "?"
-            type_ = get_type_hints(Settings).get(name)
-            problems.append(f"{variable(name)}: {_format_error(exc, type_)}")
-        raise SettingsError(problems) from None
-    problems = []
+    types = get_type_hints(Settings)
+    values: dict[str, Any] = attrs.asdict(Settings())
+    problems: dict[str, str] = {}
+    for name, text in raw.items():
+        try:
+            values[name] = _converter.structure(text, types[name])
+        except (ValueError, TypeError, CattrsError) as exc:
+            problems[name] = _format_error(exc, types[name])
     for name, check in _CHECKS.items():
+        if name in problems:
+            continue
         try:
             values[name] = check(values[name], values)
         except ValueError as exc:
-            problems.append(f"{variable(name)}: {exc}")
+            problems[name] = str(exc)
     if problems:
-        raise SettingsError(problems)
+        raise SettingsError([f"{variable(name)}: {problem}" for name, problem in problems.items()])
     return Settings(**values)
 
 

@@ -4,6 +4,7 @@ Entrypoints map these to HTTP statuses and CLI exit codes in one table each; the
 of every class is stable and machine-readable, so clients can branch on it.
 
     SaasCoreError
+    ├── NotAuthenticated              nobody is signed in (or the session ended)
     ├── NotFound                      no such thing, or not yours to see
     ├── PermissionDenied              you are a member, but your role does not allow it
     ├── Conflict                      the change clashes with current state
@@ -37,6 +38,12 @@ class SaasCoreError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0])
+
+
+class NotAuthenticated(SaasCoreError):
+    """Sign in first: there is no session, or it has ended."""
+
+    code = "not_authenticated"
 
 
 class NotFound(SaasCoreError):
@@ -85,8 +92,9 @@ class RateLimited(LimitExceeded):
 
     code = "rate_limited"
 
-    def __init__(self, retry_after: int, message: str = "") -> None:
+    def __init__(self, retry_after: int, message: str = "", *, limit: int | None = None) -> None:
         self.retry_after = max(1, retry_after)
+        self.limit = limit
         super().__init__(message or f"too many requests, retry in {self.retry_after}s")
 
 

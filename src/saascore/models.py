@@ -138,3 +138,62 @@ class RateDecision:
     limit: int
     remaining: int
     reset_after: int  # whole seconds until a hit would be admitted again (0 when allowed)
+
+
+@define
+class LoginLink:
+    """A one-time sign-in link; only the hash of its token is kept."""
+
+    id: str
+    email: str
+    token_hash: str
+    next_path: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+@define
+class Session:
+    """A signed-in browser or client. ``id`` is public (for listing and revoking); the
+    secret is the token, of which only the hash is kept."""
+
+    id: str
+    user_id: str
+    token_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime  # absolute end, whatever the activity
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the last attempt
+
+
+@define
+class OutboxMessage:
+    """An email waiting to be delivered, written in the transaction that caused it."""
+
+    id: str
+    message: EmailMessage
+    created_at: datetime
+    next_attempt_at: datetime
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    request_id: str | None = None
+    claimed_until: datetime | None = None  # a dispatcher is sending it until then
+
+
+@frozen
+class OutboxStats:
+    pending: int
+    sent: int
+    failed: int
+    oldest_pending_at: datetime | None

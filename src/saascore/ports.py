@@ -14,11 +14,15 @@ from typing import Protocol, Self, runtime_checkable
 from saascore.models import (
     AuditEvent,
     EmailMessage,
+    LoginLink,
     Membership,
     MemberView,
+    OutboxMessage,
+    OutboxStats,
     RateDecision,
     RateLimit,
     Role,
+    Session,
     User,
     Workspace,
     WorkspaceSummary,
@@ -143,6 +147,87 @@ class AuditLog(Protocol):
         """Return the newest events first, optionally for one workspace."""
 
 
+class LoginLinkRepository(Protocol):
+    """Sign-in links, found by the hash of their token."""
+
+    async def add(self, link: LoginLink) -> None:
+        """Store a new link."""
+
+    async def cancel_pending(self, email: str, at: datetime) -> int:
+        """Cancel every unused, uncancelled link for ``email``; return how many."""
+
+    async def get_by_hash(self, token_hash: str) -> LoginLink | None:
+        """Return the link whose token hashes to ``token_hash``, or ``None``."""
+
+    async def consume(self, link_id: str, at: datetime) -> bool:
+        """Mark the link used if it is still unused and not cancelled, atomically.
+
+        Returns ``True`` for exactly one of any number of concurrent callers.
+        """
+
+
+class SessionRepository(Protocol):
+    """Server-side sessions, found by the hash of their token."""
+
+    async def add(self, session: Session) -> None:
+        """Store a new session."""
+
+    async def get_by_hash(self, token_hash: str) -> Session | None:
+        """Return the session whose token hashes to ``token_hash``, or ``None``."""
+
+    async def touch(self, session_id: str, at: datetime) -> None:
+        """Record activity on the session."""
+
+    async def delete(self, session_id: str) -> None:
+        """End one session."""
+
+    async def delete_for_user(self, user_id: str) -> int:
+        """End every session of a user; return how many."""
+
+    async def list_for_user(self, user_id: str) -> Sequence[Session]:
+        """Return the user's sessions, most recently used first."""
+
+
+class Outbox(Protocol):
+    """Emails waiting for delivery, written in the same transaction as their cause."""
+
+    async def add(self, message: OutboxMessage) -> None:
+        """Queue a message."""
+
+    async def claim_due(
+        self, now: datetime, *, limit: int, lease_until: datetime
+    ) -> Sequence[OutboxMessage]:
+        """Take up to ``limit`` pending messages due at ``now`` and not claimed by another
+        dispatcher, oldest first.
+
+        Each claimed message counts one more attempt and stays claimed until ``lease_until``
+        or until its outcome is marked, so concurrent dispatchers never claim the same
+        message (on Postgres with ``FOR UPDATE SKIP LOCKED``).
+        """
+
+    async def expedite(self, now: datetime) -> int:
+        """Make every pending message waiting for a retry due at ``now``; return how many.
+
+        Claimed messages stay claimed: expediting never causes a second send.
+        """
+
+    async def mark_sent(self, message_id: str, at: datetime) -> None:
+        """Record a delivery and release the claim."""
+
+    async def mark_failed(self, message_id: str, error: str, *, retry_at: datetime | None) -> None:
+        """Record a failed attempt and release the claim: retry at ``retry_at``, or give up
+        when it is ``None``."""
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        """Return one message, or ``None``."""
+
+    async def stats(self) -> OutboxStats:
+        """Count messages by status."""
+
+    async def list(self, *, limit: int = 50) -> Sequence[OutboxMessage]:
+        """Return the newest messages first."""
+
+
 @runtime_checkable  # web frameworks check dependency types with isinstance()
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is kept unless ``commit`` is awaited.
@@ -162,6 +247,15 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def login_links(self) -> LoginLinkRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> Self: ...
 

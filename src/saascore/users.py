@@ -71,3 +71,25 @@ async def find_user(uow: UnitOfWork, email: str) -> User:
 async def list_users(uow: UnitOfWork, *, limit: int = 100, offset: int = 0) -> Sequence[User]:
     """Return users ordered by email."""
     return await uow.users.list(limit=limit, offset=offset)
+
+
+async def rename_user(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User, *, name: str
+) -> User:
+    """Change a user's display name (1 to 100 characters)."""
+    name = clean_name(name)
+    if name == user.name:
+        return user
+    old, user.name = user.name, name
+    await uow.users.update(user)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "user.renamed",
+        workspace_id=None,
+        target=user.id,
+        data={"from": old, "to": name},
+    )
+    return user

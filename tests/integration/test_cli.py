@@ -16,6 +16,12 @@ from entrypoints.cli.main import cli
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 DOWN_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": "p" * 40,
+    "EMAIL_BACKEND": "smtp",
+    "SMTP_HOST": "127.0.0.1",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -66,9 +72,9 @@ class TestDb:
         current = run(empty_url, "db", "current")
         history = run(empty_url, "db", "history")
 
-        assert (0, "database at 0001 (head)\n") == (upgraded.exit_code, upgraded.output)
-        assert "0001 (head)\n" == current.output
-        assert history.output.startswith("0001  users, workspaces")
+        assert (0, "database at 0002 (head)\n") == (upgraded.exit_code, upgraded.output)
+        assert "0002 (head)\n" == current.output
+        assert history.output.startswith("0002  sign-in links")
 
     def test_downgrade_asks_unless_told_yes(self, empty_url: str) -> None:
         """Downgrading drops data, so it wants confirmation; --yes gives it."""
@@ -99,11 +105,10 @@ class TestDb:
 
     def test_seed_refuses_production_without_force(self, empty_url: str) -> None:
         """Demo data never lands in production by accident."""
-        production = {"ENVIRONMENT": "production", "SECRET_KEY": "p" * 40}
-        run(empty_url, "db", "upgrade", **production)
+        run(empty_url, "db", "upgrade", **PRODUCTION)
 
-        refused = run(empty_url, "db", "seed", **production)
-        forced = run(empty_url, "db", "seed", "--force", **production)
+        refused = run(empty_url, "db", "seed", **PRODUCTION)
+        forced = run(empty_url, "db", "seed", "--force", **PRODUCTION)
 
         assert 5 == refused.exit_code
         assert "--force" in one_error_line(refused)
@@ -166,7 +171,7 @@ class TestErrors:
 
     def test_dev_refuses_production(self, tmp_cwd: Path) -> None:
         """`saascore dev` is never a production server."""
-        result = run("memory://", "dev", ENVIRONMENT="production", SECRET_KEY="p" * 40)
+        result = run("memory://", "dev", **PRODUCTION)
 
         assert 5 == result.exit_code
         assert "saascore serve" in one_error_line(result)

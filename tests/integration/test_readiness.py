@@ -85,8 +85,11 @@ class TestServicesLifetime:
 
 @pytest.mark.parametrize("url", ["memory://"])
 async def test_bootstrap_memory_needs_no_engine(url: str) -> None:
-    """DATABASE_URL=memory:// builds in-memory services with nothing to close."""
+    """DATABASE_URL=memory:// builds in-memory storage that is ready at once."""
     services = bootstrap(Settings(database_url=url))
 
-    assert [] == services.closers
     assert [] == await services.readiness()
+    async with services.uow() as uow:
+        assert [] == list(await uow.users.list())
+    await services.aclose()
+    assert [] == services.closers

@@ -9,6 +9,12 @@ import pytest
 from entrypoints.settings import DEV_SECRET_KEY, Settings, SettingsError, load_settings, redacted
 
 GOOD_SECRET = "s" * 40
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": GOOD_SECRET,
+    "EMAIL_BACKEND": "smtp",
+    "SMTP_HOST": "smtp.example.com",
+}
 
 
 def problems(environ: dict[str, str]) -> list[str]:
@@ -30,9 +36,8 @@ class TestLoadSettings:
         """Numbers, choices and URLs are converted and normalised."""
         settings = load_settings(
             {
+                **PRODUCTION,
                 "PORT": "9000",
-                "ENVIRONMENT": "production",
-                "SECRET_KEY": GOOD_SECRET,
                 "DATABASE_URL": "postgresql://app@db:5432/saascore",
                 "BASE_URL": "https://x.io/",
                 "UNRELATED": "ignored",
@@ -68,7 +73,17 @@ class TestLoadSettings:
             ({"LOG_FORMAT": "xml"}, "LOG_FORMAT: must be one of auto, json, console"),
             ({"BASE_URL": "example.com"}, "BASE_URL: must be an absolute http(s) URL"),
             ({"SECRET_KEY": "short"}, "SECRET_KEY: must be at least 32 characters"),
-            ({"ENVIRONMENT": "production"}, "SECRET_KEY: the development key must not be used"),
+            (
+                {**PRODUCTION, "SECRET_KEY": DEV_SECRET_KEY},
+                "SECRET_KEY: the development key must not be used",
+            ),
+            ({**PRODUCTION, "EMAIL_BACKEND": "stub"}, "EMAIL_BACKEND: 'stub' does not deliver"),
+            ({"EMAIL_BACKEND": "smtp"}, "EMAIL_BACKEND: smtp needs SMTP_HOST"),
+            ({"SIGNUP_ENABLED": "maybe"}, "SIGNUP_ENABLED: must be true or false"),
+            ({"TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, "TRUSTED_PROXIES: must be a comma-separated"),
+            ({"RATE_LIMIT_STORAGE_URL": "memcached://h"}, "RATE_LIMIT_STORAGE_URL: must be"),
+            ({"RATE_LIMIT_MAX": "0"}, "RATE_LIMIT_MAX: must be 1 or more"),
+            ({"SMTP_TLS": "ssl"}, "SMTP_TLS: must be one of starttls, tls, none"),
         ],
     )
     def test_a_bad_value_is_one_line_naming_the_variable(
@@ -80,10 +95,26 @@ class TestLoadSettings:
         assert problem.startswith(expected)
 
     def test_every_bad_variable_is_reported_at_once(self) -> None:
-        """Several problems come back together, so one restart fixes them all."""
-        found = problems({"PORT": "x", "ENVIRONMENT": "nope"})
+        """Type errors and rule errors come back together, so one restart fixes them all."""
+        found = problems({"PORT": "x", "ENVIRONMENT": "nope", "BASE_URL": "x", "SMTP_PORT": "0"})
 
-        assert {"PORT", "ENVIRONMENT"} == {p.split(":")[0] for p in found}
+        assert {"PORT", "ENVIRONMENT", "BASE_URL", "SMTP_PORT"} == {p.split(":")[0] for p in found}
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("false", False), ("0", False), ("off", False), ("TRUE", True), ("yes", True)],
+    )
+    def test_booleans_read_as_people_write_them(self, text: str, expected: bool) -> None:
+        """ "false" means false (plain cattrs would read any non-empty string as true)."""
+        assert expected == load_settings({"SIGNUP_ENABLED": text}, env_file=None).signup_enabled
+
+    def test_trusted_proxies_are_networks(self) -> None:
+        """Single addresses and CIDR ranges, IPv4 and IPv6, comma-separated."""
+        settings = load_settings({"TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,::1"}, env_file=None)
+
+        assert ["10.0.0.0/8", "192.0.2.7/32", "::1/128"] == [
+            str(n) for n in settings.trusted_networks
+        ]
 
 
 class TestRedacted:

@@ -9,7 +9,9 @@ Objects handed out are copies: changing one does nothing until the repository's
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -18,9 +20,14 @@ from attrs import define, evolve, field
 from saascore.errors import Conflict
 from saascore.models import (
     AuditEvent,
+    LoginLink,
     Membership,
     MemberView,
+    OutboxMessage,
+    OutboxStats,
+    OutboxStatus,
     Role,
+    Session,
     User,
     Workspace,
     WorkspaceSummary,
@@ -33,6 +40,9 @@ class _State:
     workspaces: dict[str, Workspace] = field(factory=dict)
     memberships: dict[tuple[str, str], Membership] = field(factory=dict)
     audit: list[AuditEvent] = field(factory=list)
+    login_links: dict[str, LoginLink] = field(factory=dict)
+    sessions: dict[str, Session] = field(factory=dict)
+    outbox: dict[str, OutboxMessage] = field(factory=dict)
 
     def copy(self) -> _State:
         """A copy whose changes do not touch this state (audit events are immutable)."""
@@ -41,7 +51,25 @@ class _State:
             workspaces={k: evolve(v) for k, v in self.workspaces.items()},
             memberships={k: evolve(v) for k, v in self.memberships.items()},
             audit=list(self.audit),
+            login_links={k: evolve(v) for k, v in self.login_links.items()},
+            sessions={k: evolve(v) for k, v in self.sessions.items()},
+            outbox={k: evolve(v) for k, v in self.outbox.items()},
         )
+
+
+class _AnyLoopLock:
+    """A lock usable from any event loop and thread (test clients run the app's lifespan
+    in a loop of their own); waiting polls, which is fine for an in-memory fake."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    async def acquire(self) -> None:
+        while not self._lock.acquire(blocking=False):  # noqa: ASYNC110 - no Event spans loops
+            await asyncio.sleep(0.0005)
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 @define
@@ -49,7 +77,7 @@ class InMemoryDatabase:
     """The shared storage behind every ``InMemoryUnitOfWork`` made from it."""
 
     state: _State = field(factory=_State)
-    lock: asyncio.Lock = field(factory=asyncio.Lock)
+    lock: _AnyLoopLock = field(factory=_AnyLoopLock)
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
@@ -187,6 +215,131 @@ class InMemoryAuditLog:
         return list(reversed(events))[:limit]
 
 
+class InMemoryLoginLinkRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, link: LoginLink) -> None:
+        self._s.login_links[link.id] = evolve(link)
+
+    async def cancel_pending(self, email: str, at: datetime) -> int:
+        pending = [
+            link
+            for link in self._s.login_links.values()
+            if link.email == email and link.used_at is None and link.cancelled_at is None
+        ]
+        for link in pending:
+            link.cancelled_at = at
+        return len(pending)
+
+    async def get_by_hash(self, token_hash: str) -> LoginLink | None:
+        found = next((k for k in self._s.login_links.values() if k.token_hash == token_hash), None)
+        return evolve(found) if found else None
+
+    async def consume(self, link_id: str, at: datetime) -> bool:
+        link = self._s.login_links.get(link_id)
+        if link is None or link.used_at is not None or link.cancelled_at is not None:
+            return False
+        link.used_at = at
+        return True
+
+
+class InMemorySessionRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, session: Session) -> None:
+        self._s.sessions[session.id] = evolve(session)
+
+    async def get_by_hash(self, token_hash: str) -> Session | None:
+        found = next((s for s in self._s.sessions.values() if s.token_hash == token_hash), None)
+        return evolve(found) if found else None
+
+    async def touch(self, session_id: str, at: datetime) -> None:
+        if session_id in self._s.sessions:
+            self._s.sessions[session_id].last_seen_at = at
+
+    async def delete(self, session_id: str) -> None:
+        self._s.sessions.pop(session_id, None)
+
+    async def delete_for_user(self, user_id: str) -> int:
+        ended = [k for k, s in self._s.sessions.items() if s.user_id == user_id]
+        for key in ended:
+            del self._s.sessions[key]
+        return len(ended)
+
+    async def list_for_user(self, user_id: str) -> Sequence[Session]:
+        found = [evolve(s) for s in self._s.sessions.values() if s.user_id == user_id]
+        return sorted(found, key=lambda s: (s.last_seen_at, s.id), reverse=True)
+
+
+class InMemoryOutbox:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, message: OutboxMessage) -> None:
+        self._s.outbox[message.id] = evolve(message)
+
+    async def claim_due(
+        self, now: datetime, *, limit: int, lease_until: datetime
+    ) -> Sequence[OutboxMessage]:
+        due = sorted(
+            (
+                m
+                for m in self._s.outbox.values()
+                if m.status is OutboxStatus.PENDING
+                and m.next_attempt_at <= now
+                and (m.claimed_until is None or m.claimed_until <= now)
+            ),
+            key=lambda m: (m.next_attempt_at, m.id),
+        )[:limit]
+        for message in due:
+            message.attempts += 1
+            message.claimed_until = lease_until
+        return [evolve(m) for m in due]
+
+    async def expedite(self, now: datetime) -> int:
+        waiting = [
+            m
+            for m in self._s.outbox.values()
+            if m.status is OutboxStatus.PENDING and m.next_attempt_at > now
+        ]
+        for message in waiting:
+            message.next_attempt_at = now
+        return len(waiting)
+
+    async def mark_sent(self, message_id: str, at: datetime) -> None:
+        message = self._s.outbox[message_id]
+        message.status, message.sent_at, message.last_error = OutboxStatus.SENT, at, None
+        message.claimed_until = None
+
+    async def mark_failed(self, message_id: str, error: str, *, retry_at: datetime | None) -> None:
+        message = self._s.outbox[message_id]
+        message.last_error, message.claimed_until = error, None
+        if retry_at is None:
+            message.status = OutboxStatus.FAILED
+        else:
+            message.next_attempt_at = retry_at
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        found = self._s.outbox.get(message_id)
+        return evolve(found) if found else None
+
+    async def stats(self) -> OutboxStats:
+        messages = list(self._s.outbox.values())
+        pending = [m.created_at for m in messages if m.status is OutboxStatus.PENDING]
+        return OutboxStats(
+            pending=len(pending),
+            sent=sum(m.status is OutboxStatus.SENT for m in messages),
+            failed=sum(m.status is OutboxStatus.FAILED for m in messages),
+            oldest_pending_at=min(pending, default=None),
+        )
+
+    async def list(self, *, limit: int = 50) -> Sequence[OutboxMessage]:
+        newest = sorted(self._s.outbox.values(), key=lambda m: (m.created_at, m.id), reverse=True)
+        return [evolve(m) for m in newest[:limit]]
+
+
 class InMemoryUnitOfWork:
     """A unit of work over an ``InMemoryDatabase``; see the module docstring."""
 
@@ -200,6 +353,9 @@ class InMemoryUnitOfWork:
         self.workspaces = InMemoryWorkspaceRepository(state)
         self.memberships = InMemoryMembershipRepository(state)
         self.audit = InMemoryAuditLog(state)
+        self.login_links = InMemoryLoginLinkRepository(state)
+        self.sessions = InMemorySessionRepository(state)
+        self.outbox = InMemoryOutbox(state)
 
     async def __aenter__(self) -> Self:
         await self._db.lock.acquire()

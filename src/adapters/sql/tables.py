@@ -20,6 +20,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -110,4 +111,54 @@ audit_events = Table(
     Column("request_id", String(64), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "workspace_id", "seq"),
+)
+
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("next_path", String(512), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("cancelled_at", UTCDateTime(), nullable=True),
+    Index(None, "email"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Index(None, "user_id"),
+)
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("text_body", Text(), nullable=False),
+    Column("html_body", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+    Index(None, "status", "next_attempt_at"),
 )

@@ -15,6 +15,9 @@ from sqlalchemy import Executable, Result, delete, func, insert, or_, select, up
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.base import SqlRepository
+from adapters.sql.outbox import SqlOutbox
+from adapters.sql.signin import SqlLoginLinkRepository, SqlSessionRepository
 from adapters.sql.tables import audit_events, memberships, users, workspaces
 from saascore.errors import Conflict, DatabaseUnavailable
 from saascore.models import (
@@ -32,6 +35,8 @@ _CONFLICTS: Mapping[str, tuple[str, str]] = {
     "uq_users_email": ("users.email", "a user with that email already exists"),
     "uq_workspaces_slug": ("workspaces.slug", "a workspace with that slug already exists"),
     "pk_memberships": ("memberships.workspace_id", "already a member of this workspace"),
+    "uq_login_links_token_hash": ("login_links.token_hash", "that token is already in use"),
+    "uq_sessions_token_hash": ("sessions.token_hash", "that token is already in use"),
 }
 
 
@@ -45,16 +50,6 @@ def _raise_conflict(exc: IntegrityError) -> NoReturn:
 
 def _is_disconnect(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-
-
-class _Connected:
-    """Shared by the repositories: runs statements on the unit of work's connection."""
-
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-
-    async def _run(self, statement: Executable) -> Result[Any]:
-        return await self._uow.execute(statement)
 
 
 def _user(row: Any) -> User:
@@ -80,7 +75,7 @@ def _membership(row: Any) -> Membership:
     )
 
 
-class SqlUserRepository(_Connected):
+class SqlUserRepository(SqlRepository):
     async def add(self, user: User) -> None:
         await self._run(
             insert(users).values(
@@ -116,7 +111,7 @@ class SqlUserRepository(_Connected):
         return [_user(row) for row in await self._run(query)]
 
 
-class SqlWorkspaceRepository(_Connected):
+class SqlWorkspaceRepository(SqlRepository):
     async def add(self, workspace: Workspace) -> None:
         await self._run(
             insert(workspaces).values(
@@ -177,7 +172,7 @@ class SqlWorkspaceRepository(_Connected):
         return [_workspace(row) for row in await self._run(query)]
 
 
-class SqlMembershipRepository(_Connected):
+class SqlMembershipRepository(SqlRepository):
     def _key(self, workspace_id: str, user_id: str) -> Any:
         return (memberships.c.workspace_id == workspace_id) & (memberships.c.user_id == user_id)
 
@@ -243,7 +238,7 @@ class SqlMembershipRepository(_Connected):
         ]
 
 
-class SqlAuditLog(_Connected):
+class SqlAuditLog(SqlRepository):
     async def append(self, event: AuditEvent) -> None:
         await self._run(
             insert(audit_events).values(
@@ -293,6 +288,9 @@ class SqlUnitOfWork:
         self.workspaces = SqlWorkspaceRepository(self)
         self.memberships = SqlMembershipRepository(self)
         self.audit = SqlAuditLog(self)
+        self.login_links = SqlLoginLinkRepository(self)
+        self.sessions = SqlSessionRepository(self)
+        self.outbox = SqlOutbox(self)
 
     async def __aenter__(self) -> Self:
         try:

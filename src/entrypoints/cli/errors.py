@@ -20,6 +20,7 @@ EXIT_CODES: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.TokenInvalid, 9),
     (errors.ExternalServiceError, 10),
     (errors.BillingNotConfigured, 11),
+    (errors.NotAuthenticated, 12),
 )
 
 

@@ -7,6 +7,7 @@ import click
 from entrypoints.cli.admin import users, workspaces
 from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
+from entrypoints.cli.mail import email, outbox
 from entrypoints.cli.server import dev, serve
 from saascore import __version__
 
@@ -17,7 +18,7 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-for command in (db, users, workspaces, serve, dev):
+for command in (db, users, workspaces, outbox, email, serve, dev):
     cli.add_command(command)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -14,30 +17,40 @@ from litestar.openapi.plugins import (
     SwaggerRenderPlugin,
     YamlRenderPlugin,
 )
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from entrypoints.bootstrap import Services, bootstrap
+from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
+from entrypoints.web.api import CONTROLLERS
+from entrypoints.web.auth import before_request, provide_auth
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.health import healthz, index, readyz
+from entrypoints.web.pages import confirm_page, confirm_submit
 from entrypoints.web.problems import EXCEPTION_HANDLERS
+from entrypoints.web.ratelimits import GeneralRateLimitMiddleware
 from entrypoints.web.requestid import RequestContextMiddleware, stamp_response
 from saascore import __version__
 
 MAX_BODY_BYTES = 1024 * 1024
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def create_app(
     config: Settings | Services | None = None,
     *,
     extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    dispatch_outbox: bool = True,
 ) -> Litestar:
     """Build the web app.
 
     Given ``Settings`` (default: loaded from the environment), the app builds its services
     when it starts and releases them when it stops. Given ``Services`` (tests, embedding),
     it uses them and leaves closing them to the caller. Nothing connects before start-up.
+    ``dispatch_outbox=False`` leaves email delivery to another process (or to a test).
     """
     if config is None:
         config = load_settings()
@@ -48,23 +61,39 @@ def create_app(
     async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
         services = given or bootstrap(settings)
         app.state.services = services
+        dispatcher = asyncio.create_task(run_dispatcher(services)) if dispatch_outbox else None
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatcher
             if given is None:
                 await services.aclose()
 
     configure_logging(settings)
     return Litestar(
-        route_handlers=[index, healthz, readyz, *extra_route_handlers],
+        route_handlers=[
+            index,
+            healthz,
+            readyz,
+            confirm_page,
+            confirm_submit,
+            *CONTROLLERS,
+            *extra_route_handlers,
+        ],
         lifespan=[services_lifespan],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "uow": Provide(provide_uow),
+            "auth": Provide(provide_auth),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestContextMiddleware()],
+        middleware=[RequestContextMiddleware(), GeneralRateLimitMiddleware()],
+        before_request=before_request,
         before_send=[stamp_response],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,  # structlog owns logging; see entrypoints.logs
         openapi_config=OpenAPIConfig(

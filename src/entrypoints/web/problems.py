@@ -23,6 +23,7 @@ PROBLEM_JSON = "application/problem+json"
 
 # Order matters: the first class an error is an instance of wins (subclasses first).
 STATUS_FOR: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
+    (errors.NotAuthenticated, 401),
     (errors.NotFound, 404),
     (errors.PermissionDenied, 403),
     (errors.Conflict, 409),
@@ -86,6 +87,14 @@ def on_saascore_error(
         extra["errors"] = [{"field": f, "message": m} for f, m in exc.fields.items()]
     if isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
+        if exc.limit is not None:
+            headers.update(
+                {
+                    "RateLimit-Limit": str(exc.limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(exc.retry_after),
+                }
+            )
     if status >= 500:
         log.warning("dependency unavailable", code=exc.code, error=exc.message)
     return problem(request, status, exc.code, exc.message, headers=headers, **extra)

@@ -1,0 +1,69 @@
+"""``/api/me``: the signed-in user, their profile and their sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from entrypoints.bootstrap import Services
+from entrypoints.web.api.schemas import MeOut, ProfileIn, SessionOut, UserOut
+from entrypoints.web.auth import Authenticated, actor_of
+from saascore import auth as signin
+from saascore.ports import UnitOfWork
+from saascore.users import rename_user
+
+
+class MeController(Controller):
+    path = "/api/me"
+    tags = ["account"]
+
+    @get("/", summary="The signed-in user, and the CSRF token for changes")
+    async def me(self, auth: NamedDependency[Authenticated]) -> MeOut:
+        return MeOut(UserOut.of(auth.user), auth.csrf_token)
+
+    @patch("/", summary="Change your name")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ProfileIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        services: NamedDependency[Services],
+    ) -> UserOut:
+        user = await rename_user(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            auth.user,
+            name=data.name,
+        )
+        return UserOut.of(user)
+
+    @get("/sessions", summary="Your sessions, most recently used first")
+    async def sessions(
+        self, auth: NamedDependency[Authenticated], uow: NamedDependency[UnitOfWork]
+    ) -> list[SessionOut]:
+        found = await signin.list_sessions(uow, auth.user)
+        return [SessionOut.of(s, auth.session.id) for s in found]
+
+    @delete("/sessions/{session_id:str}", status_code=204, summary="End one of your sessions")
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        session_id: FromPath[str],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        services: NamedDependency[Services],
+    ) -> None:
+        await signin.revoke_session(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            auth.user,
+            session_id,
+        )

@@ -1,0 +1,154 @@
+"""Sessions over HTTP: the cookie, the ``auth`` dependency, and CSRF protection.
+
+- The session token travels only in an HttpOnly, SameSite=Lax cookie; over https it is
+  ``__Host-``-prefixed and Secure.
+- CSRF: every unsafe request must come from our own origin when the browser says where it
+  comes from (``Origin``), and a cookie-authenticated one must also carry the session's CSRF
+  token in ``X-CSRF-Token`` (or the ``_csrf`` form field for pages). The token is an HMAC of
+  the session, so it needs no storage and dies with the session.
+- Failures answer 403 with code ``csrf_failed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import urlsplit
+
+from attrs import frozen
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+
+from entrypoints.bootstrap import Services
+from entrypoints.settings import Settings
+from entrypoints.web.clientip import client_ip
+from entrypoints.web.requestid import request_id_of
+from saascore.auth import authenticate
+from saascore.errors import PermissionDenied
+from saascore.models import Actor, Session, User
+from saascore.ports import UnitOfWork
+
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "_csrf"
+CSRF_EXEMPT_OPT = "csrf_exempt"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+class CsrfFailed(PermissionDenied):
+    """The request did not prove it comes from this site."""
+
+    code = "csrf_failed"
+
+
+@frozen
+class Authenticated:
+    """The signed-in user of a request, with their session and its CSRF token."""
+
+    user: User
+    session: Session
+    csrf_token: str
+
+
+def cookie_name(settings: Settings) -> str:
+    # __Host- makes browsers refuse the cookie unless Secure, host-only and Path=/.
+    return "__Host-saascore_session" if settings.uses_https else "saascore_session"
+
+
+def session_cookie(settings: Settings, token: str) -> Cookie:
+    return Cookie(
+        key=cookie_name(settings),
+        value=token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.uses_https,
+        max_age=settings.session_absolute_ttl_seconds,
+    )
+
+
+def expired_cookie(settings: Settings) -> Cookie:
+    return Cookie(
+        key=cookie_name(settings),
+        value="",
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.uses_https,
+        max_age=0,
+    )
+
+
+def csrf_token_for(settings: Settings, session: Session) -> str:
+    digest = hmac.new(
+        settings.secret_key.encode(), f"csrf:{session.token_hash}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check_origin(request: Request[Any, Any, Any], settings: Settings) -> None:
+    """Refuse unsafe requests that a browser says come from another site."""
+    if request.method in SAFE_METHODS or request.route_handler.opt.get(CSRF_EXEMPT_OPT):
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin.lower() != _origin(settings.base_url):
+        raise CsrfFailed("this request came from another site")
+
+
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """App-wide ``before_request`` hook: the Origin half of CSRF protection."""
+    services: Services = request.app.state.services
+    check_origin(request, services.settings)
+
+
+async def _submitted_csrf(request: Request[Any, Any, Any]) -> str:
+    token = request.headers.get(CSRF_HEADER)
+    if token is None and request.content_type[0] in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        token = (await request.form()).get(CSRF_FIELD)
+    return token if isinstance(token, str) else ""
+
+
+async def provide_auth(
+    request: Request[Any, Any, Any],
+    uow: NamedDependency[UnitOfWork],
+    services: NamedDependency[Services],
+) -> Authenticated:
+    """The ``auth`` dependency: 401 without a valid session, 403 without the CSRF token on
+    an unsafe request."""
+    settings = services.settings
+    user, session = await authenticate(
+        uow, services.clock, services.auth_policy, request.cookies.get(cookie_name(settings))
+    )
+    expected = csrf_token_for(settings, session)
+    if (
+        request.method not in SAFE_METHODS
+        and not request.route_handler.opt.get(CSRF_EXEMPT_OPT)
+        and not hmac.compare_digest(expected, await _submitted_csrf(request))
+    ):
+        raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header")
+    return Authenticated(user, session, expected)
+
+
+def actor_of(request: Request[Any, Any, Any], services: Services, user_id: str | None) -> Actor:
+    """Who does this request and from where, for audit rows."""
+    return Actor(
+        user_id=user_id,
+        ip=client_ip(request.scope, services.settings.trusted_networks),
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        request_id=request_id_of(request.scope),
+    )
+
+
+def with_cookie(response: Response[Any], cookie: Cookie) -> Response[Any]:
+    response.set_cookie(cookie)
+    return response

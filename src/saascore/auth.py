@@ -1,0 +1,285 @@
+"""Passwordless sign-in with one-time links, and server-side sessions.
+
+Rules:
+- a token (link or session) is 32 random bytes from ``secrets``; only its SHA-256 is stored,
+  and it is handed out once: in the email for a link, in the cookie for a session;
+- asking for a link answers the same whether or not the email is known: with sign-up on,
+  an unknown address gets a link too (the account is made when it is used); with sign-up
+  off, it gets an email saying there is no account, so the work done is the same;
+- a link lives ``login_link_ttl`` (10 minutes by default), works once, and a newer link
+  cancels the older ones; of several parallel confirmations exactly one signs in;
+- ``next`` is a same-site relative path or nothing;
+- a session ends ``session_absolute_ttl`` after sign-in, or ``session_idle_ttl`` after its
+  last use, whichever is first; every sign-in makes a new session with a new token;
+- sign-in and sign-out are audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from attrs import frozen
+
+from saascore.audit import record
+from saascore.emails import login_link_email, no_account_email
+from saascore.errors import (
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TokenExpired,
+    TokenInvalid,
+)
+from saascore.models import Actor, LoginLink, Session, User
+from saascore.outbox import enqueue
+from saascore.ports import Clock, Ids, UnitOfWork
+from saascore.users import normalise_email
+
+TOKEN_BYTES = 32
+MAX_NEXT_LENGTH = 512
+# Recording every request's activity would make each request a write; a minute is
+# precise enough for idle expiry and for "last active" in the session list.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@frozen
+class AuthPolicy:
+    """Lifetimes and switches for sign-in, from settings."""
+
+    base_url: str
+    login_link_ttl: timedelta = timedelta(minutes=10)
+    session_idle_ttl: timedelta = timedelta(days=7)
+    session_absolute_ttl: timedelta = timedelta(days=30)
+    signup_enabled: bool = True
+
+
+@frozen
+class SignedIn:
+    """The outcome of a confirmed link. ``token`` goes to the client once, then only its
+    hash exists."""
+
+    user: User
+    session: Session
+    token: str
+    next_path: str | None
+    new_user: bool
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def safe_next_path(raw: str | None) -> str | None:
+    """Return ``raw`` if it is a path on this site (``/workspaces?tab=1``), else raise."""
+    if raw is None or raw == "":
+        return None
+    parts = urlsplit(raw)
+    if (
+        len(raw) > MAX_NEXT_LENGTH
+        or parts.scheme
+        or parts.netloc
+        or not raw.startswith("/")
+        or raw.startswith(("//", "/\\"))
+        or any(ord(c) < 32 or c == "\\" for c in raw)
+    ):
+        raise InvalidInput({"next": "must be a path on this site, like /workspaces"})
+    return raw
+
+
+async def request_login_link(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    policy: AuthPolicy,
+    actor: Actor,
+    *,
+    email: str,
+    next_path: str | None = None,
+) -> None:
+    """Email a sign-in link to ``email`` (or, with sign-up off and no account, say so)."""
+    email = normalise_email(email)
+    next_path = safe_next_path(next_path)
+    now = clock.now()
+    if not policy.signup_enabled and await uow.users.get_by_email(email) is None:
+        await enqueue(
+            uow, clock, ids, no_account_email(email, policy.base_url), request_id=actor.request_id
+        )
+        return
+    await uow.login_links.cancel_pending(email, now)
+    token = new_token()
+    await uow.login_links.add(
+        LoginLink(
+            id=ids.new(),
+            email=email,
+            token_hash=hash_token(token),
+            next_path=next_path,
+            created_at=now,
+            expires_at=now + policy.login_link_ttl,
+        )
+    )
+    link = f"{policy.base_url}/auth/confirm?token={token}"
+    await enqueue(
+        uow,
+        clock,
+        ids,
+        login_link_email(email, link, policy.login_link_ttl),
+        request_id=actor.request_id,
+    )
+
+
+async def check_login_link(uow: UnitOfWork, clock: Clock, token: str) -> LoginLink:
+    """Return the link if it can still be used; consumes nothing (the GET confirm page)."""
+    link = await uow.login_links.get_by_hash(hash_token(token))
+    if (
+        link is None
+        or not hmac.compare_digest(link.token_hash, hash_token(token))
+        or link.used_at is not None
+        or link.cancelled_at is not None
+    ):
+        raise TokenInvalid("this sign-in link is not valid any more: ask for a new one")
+    if clock.now() >= link.expires_at:
+        raise TokenExpired("this sign-in link has expired: ask for a new one")
+    return link
+
+
+async def confirm_login_link(
+    uow: UnitOfWork, clock: Clock, ids: Ids, policy: AuthPolicy, actor: Actor, *, token: str
+) -> SignedIn:
+    """Use a link once and start a session; make the account on first sign-in."""
+    link = await check_login_link(uow, clock, token)
+    now = clock.now()
+    if not await uow.login_links.consume(link.id, now):
+        raise TokenInvalid("this sign-in link is not valid any more: ask for a new one")
+    user = await uow.users.get_by_email(link.email)
+    new_user = user is None
+    if user is None:
+        if not policy.signup_enabled:
+            raise TokenInvalid("sign-up is closed: this address has no account")
+        user = User(
+            id=ids.new(), email=link.email, name=link.email.split("@", 1)[0], created_at=now
+        )
+        await uow.users.add(user)
+        await record(uow, clock, ids, actor, "user.created", workspace_id=None, target=user.id)
+    user.last_login_at = now
+    await uow.users.update(user)
+    session, session_token = await _start_session(uow, ids, policy, user, actor, now)
+    signed_in = Actor(user.id, actor.ip, actor.user_agent, actor.request_id)
+    await record(
+        uow,
+        clock,
+        ids,
+        signed_in,
+        "auth.login",
+        workspace_id=None,
+        target=user.id,
+        data={"session": session.id, "new_user": new_user},
+    )
+    return SignedIn(user, session, session_token, link.next_path, new_user)
+
+
+async def _start_session(
+    uow: UnitOfWork, ids: Ids, policy: AuthPolicy, user: User, actor: Actor, now: datetime
+) -> tuple[Session, str]:
+    token = new_token()
+    session = Session(
+        id=ids.new(),
+        user_id=user.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.session_absolute_ttl,
+        ip=actor.ip,
+        user_agent=actor.user_agent,
+    )
+    await uow.sessions.add(session)
+    return session, token
+
+
+async def authenticate(
+    uow: UnitOfWork, clock: Clock, policy: AuthPolicy, token: str | None
+) -> tuple[User, Session]:
+    """Return the user and session a token belongs to, or raise ``NotAuthenticated``.
+
+    Tokens the server never issued, ended sessions and expired ones are all rejected.
+    """
+    if not token:
+        raise NotAuthenticated("sign in first")
+    session = await uow.sessions.get_by_hash(hash_token(token))
+    if session is None:
+        raise NotAuthenticated("sign in first")
+    now = clock.now()
+    if now >= session.expires_at or now >= session.last_seen_at + policy.session_idle_ttl:
+        raise NotAuthenticated("your session has ended: sign in again")
+    user = await uow.users.get(session.user_id)
+    if user is None:
+        raise NotAuthenticated("sign in first")
+    if now - session.last_seen_at >= TOUCH_EVERY:
+        session.last_seen_at = now
+        await uow.sessions.touch(session.id, now)
+    return user, session
+
+
+async def sign_out(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, session: Session) -> None:
+    """End this session."""
+    await uow.sessions.delete(session.id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "auth.logout",
+        workspace_id=None,
+        target=session.user_id,
+        data={"session": session.id},
+    )
+
+
+async def sign_out_everywhere(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User
+) -> int:
+    """End every session of ``user``, this one included; return how many ended."""
+    ended = await uow.sessions.delete_for_user(user.id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "auth.logout_everywhere",
+        workspace_id=None,
+        target=user.id,
+        data={"sessions": ended},
+    )
+    return ended
+
+
+async def list_sessions(uow: UnitOfWork, user: User) -> Sequence[Session]:
+    """The user's sessions, most recently used first."""
+    return await uow.sessions.list_for_user(user.id)
+
+
+async def revoke_session(
+    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User, session_id: str
+) -> None:
+    """End one of the user's own sessions; someone else's is ``NotFound``."""
+    owned = {s.id for s in await uow.sessions.list_for_user(user.id)}
+    if session_id not in owned:
+        raise NotFound("no such session")
+    await uow.sessions.delete(session_id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "auth.session_revoked",
+        workspace_id=None,
+        target=user.id,
+        data={"session": session_id},
+    )

@@ -1,0 +1,128 @@
+"""The transactional outbox: emails are queued in the transaction that causes them and
+delivered afterwards, with retries, so an SMTP outage loses nothing.
+
+Rules:
+- ``enqueue`` writes to the caller's unit of work: no commit, no email;
+- ``deliver_due`` claims due messages in a short transaction of its own, sends them outside
+  any transaction, and records each outcome; a claim is a lease, so two dispatchers never
+  send the same message at once; ``flush`` may make retries due early, but never touches
+  a claimed message;
+- a failed attempt is retried after an exponentially growing delay, up to ``max_attempts``,
+  and the last error is kept; then the message is marked failed for an operator to see;
+- delivery is at least once: a crash between the server accepting a message and the
+  ``sent`` mark being committed means it is sent again after the lease. SMTP offers nothing
+  stronger; the window is one round trip.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from attrs import frozen
+
+from saascore.errors import DeliveryFailed
+from saascore.models import EmailMessage, OutboxMessage
+from saascore.ports import Clock, EmailSender, Ids, UnitOfWork, UnitOfWorkFactory
+
+MAX_ERROR_LENGTH = 500
+
+
+@frozen
+class DeliveryPolicy:
+    max_attempts: int = 8
+    first_retry: timedelta = timedelta(seconds=30)
+    longest_retry: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=5)
+    batch: int = 20
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """30 s, 1 min, 2 min, 4 min, ... capped at ``longest_retry``."""
+        return min(self.longest_retry, self.first_retry * (1 << max(0, attempts - 1)))
+
+
+@frozen
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+async def enqueue(
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    message: EmailMessage,
+    *,
+    request_id: str | None = None,
+) -> OutboxMessage:
+    """Queue ``message`` in ``uow``'s transaction."""
+    now = clock.now()
+    queued = OutboxMessage(
+        id=ids.new(), message=message, created_at=now, next_attempt_at=now, request_id=request_id
+    )
+    await uow.outbox.add(queued)
+    return queued
+
+
+async def deliver_due(
+    uow: UnitOfWorkFactory, sender: EmailSender, clock: Clock, policy: DeliveryPolicy
+) -> DeliveryReport:
+    """Deliver one batch of due messages; return what happened to them."""
+    now = clock.now()
+    async with uow() as claiming:
+        claimed = await claiming.outbox.claim_due(
+            now, limit=policy.batch, lease_until=now + policy.lease
+        )
+        await claiming.commit()
+    sent = retrying = failed = 0
+    for message in claimed:
+        try:
+            await sender.send(message.message)
+        except DeliveryFailed as exc:
+            gave_up = message.attempts >= policy.max_attempts
+            retry_at = None if gave_up else clock.now() + policy.retry_delay(message.attempts)
+            async with uow() as recording:
+                await recording.outbox.mark_failed(
+                    message.id, str(exc)[:MAX_ERROR_LENGTH], retry_at=retry_at
+                )
+                await recording.commit()
+            failed, retrying = failed + gave_up, retrying + (not gave_up)
+        else:
+            async with uow() as recording:
+                await recording.outbox.mark_sent(message.id, clock.now())
+                await recording.commit()
+            sent += 1
+    return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+
+
+async def flush(
+    uow: UnitOfWorkFactory,
+    sender: EmailSender,
+    clock: Clock,
+    policy: DeliveryPolicy,
+    *,
+    retry_now: bool = True,
+    max_batches: int = 100,
+) -> DeliveryReport:
+    """Deliver batches until nothing is due (or ``max_batches`` ran).
+
+    With ``retry_now`` (the default: an operator flushing after fixing SMTP wants the
+    queue out), messages waiting for a retry are made due first.
+    """
+    if retry_now:
+        async with uow() as expediting:
+            await expediting.outbox.expedite(clock.now())
+            await expediting.commit()
+    total = DeliveryReport()
+    for _ in range(max_batches):
+        report = await deliver_due(uow, sender, clock, policy)
+        total = DeliveryReport(
+            total.sent + report.sent, total.retrying + report.retrying, total.failed + report.failed
+        )
+        if report.attempted < policy.batch:
+            break
+    return total
