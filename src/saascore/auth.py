@@ -41,8 +41,9 @@ from saascore.users import normalise_email
 
 TOKEN_BYTES = 32
 MAX_NEXT_LENGTH = 512
-# Recording every request's activity would make each request a write; a minute is
-# precise enough for idle expiry and for "last active" in the session list.
+# Recording every request's activity would make each request a write; once a minute is
+# precise enough for idle expiry and "last active" -- unless the idle lifetime itself is
+# short (operators and tests turn it down to seconds), then a tenth of it.
 TOUCH_EVERY = timedelta(minutes=1)
 
 
@@ -221,7 +222,7 @@ async def authenticate(
     user = await uow.users.get(session.user_id)
     if user is None:
         raise NotAuthenticated("sign in first")
-    if now - session.last_seen_at >= TOUCH_EVERY:
+    if now - session.last_seen_at >= min(TOUCH_EVERY, policy.session_idle_ttl / 10):
         session.last_seen_at = now
         await uow.sessions.touch(session.id, now)
     return user, session

@@ -12,8 +12,13 @@ from sqlalchemy import func, select
 
 from adapters.sql import make_engine
 from adapters.sql.tables import metadata
+from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.main import cli
+from entrypoints.settings import Settings
+from saascore.models import EmailMessage
+from saascore.outbox import enqueue
 from tests.support.databases import PostgresDatabases, SqliteDatabases
+from tests.support.smtp import SmtpServer, free_port
 
 DOWN_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"
 PRODUCTION = {
@@ -184,3 +189,87 @@ class TestErrors:
 
         assert 3 == result.exit_code
         assert "DATABASE_URL" in one_error_line(result)
+
+
+def queue_one(url: str) -> None:
+    """Put one message in the outbox of ``url``, as a sign-in request would."""
+
+    async def work() -> None:
+        services = bootstrap(Settings(database_url=url, environment="test"))
+        try:
+            async with services.uow() as uow:
+                await enqueue(
+                    uow,
+                    services.clock,
+                    services.ids,
+                    EmailMessage("fran@example.com", "Hello", "text"),
+                )
+                await uow.commit()
+        finally:
+            await services.aclose()
+
+    asyncio.run(work())
+
+
+class TestMail:
+    def test_outbox_status_and_flush_through_smtp(self, sqlite_url: str, tmp_cwd: Path) -> None:
+        """status counts the queue; flush delivers through SMTP and says so."""
+        queue_one(sqlite_url)
+        with SmtpServer() as server:
+            smtp = {
+                "EMAIL_BACKEND": "smtp",
+                "SMTP_HOST": server.host,
+                "SMTP_PORT": str(server.port),
+                "SMTP_TLS": "none",
+            }
+            before = run(sqlite_url, "outbox", "status", **smtp)
+            flushed = run(sqlite_url, "outbox", "flush", **smtp)
+            after = json.loads(run(sqlite_url, "outbox", "status", "--json", **smtp).output)
+
+        assert before.output.startswith("pending 1, sent 0, failed 0")
+        assert (0, "sent 1, will retry 0, gave up 0\n") == (flushed.exit_code, flushed.output)
+        assert (0, 1) == (after["pending"], after["sent"])
+        assert ["fran@example.com"] == [m["To"] for m in server.messages]
+
+    def test_flush_with_smtp_down_keeps_the_mail_and_exits_10(
+        self, sqlite_url: str, tmp_cwd: Path
+    ) -> None:
+        """Nothing is lost: the message stays pending with its error."""
+        queue_one(sqlite_url)
+        down = {
+            "EMAIL_BACKEND": "smtp",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(free_port()),
+            "SMTP_TLS": "none",
+            "SMTP_TIMEOUT_SECONDS": "2",
+        }
+
+        flushed = run(sqlite_url, "outbox", "flush", **down)
+        status = json.loads(run(sqlite_url, "outbox", "status", "--json", **down).output)
+
+        assert (10, "sent 0, will retry 1, gave up 0\n") == (flushed.exit_code, flushed.output)
+        assert 1 == status["pending"]
+        assert status["recent"][0]["last_error"]
+
+    def test_email_test_sends_straight_away(self, tmp_cwd: Path) -> None:
+        """`email test` goes through the configured backend, not the outbox."""
+        result = run("memory://", "email", "test", "Ops@Example.com", EMAIL_BACKEND="stub")
+
+        assert 0 == result.exit_code
+        assert "sent a test email to ops@example.com through the stub backend" in result.output
+
+    def test_email_test_reports_a_down_server_in_one_line(self, tmp_cwd: Path) -> None:
+        """An unreachable SMTP server is exit 10 with the reason, never a traceback."""
+        result = run(
+            "memory://",
+            "email",
+            "test",
+            "ops@example.com",
+            EMAIL_BACKEND="smtp",
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(free_port()),
+            SMTP_TLS="none",
+        )
+
+        assert 10 == result.exit_code
+        one_error_line(result)

@@ -265,6 +265,23 @@ class TestSessions:
         with pytest.raises(NotAuthenticated):
             await authenticate(world, signed_in.token)
 
+    async def test_short_idle_lifetimes_are_kept_alive_by_use(self, world: World) -> None:
+        """With a 10-second idle lifetime, a request every 6 seconds keeps the session."""
+        short = auth.AuthPolicy(
+            base_url="https://app.example.com", session_idle_ttl=timedelta(seconds=10)
+        )
+        await ask(world, "fran@example.com")
+        signed_in = await confirm(world, await last_token(world), short)
+        s = world.services
+
+        for _ in range(5):
+            clock_of(world).advance(seconds=6)
+            await world.run(lambda uow: auth.authenticate(uow, s.clock, short, signed_in.token))
+        clock_of(world).advance(seconds=10)
+
+        with pytest.raises(NotAuthenticated):
+            await world.run(lambda uow: auth.authenticate(uow, s.clock, short, signed_in.token))
+
     async def test_sessions_end_at_their_absolute_lifetime(self, world: World) -> None:
         """However active, a session ends 30 days after sign-in."""
         signed_in = await self.signed_in(world)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 import uvicorn
+from attrs import evolve
 
 from adapters.sql import migrate
 from entrypoints.bootstrap import Services
@@ -19,11 +20,20 @@ PORT_OPTION = click.option(
 )
 
 
-def _serve(current: Settings, host: str | None, port: int | None) -> None:
+def _listening(current: Settings, host: str | None, port: int | None) -> Settings:
+    """Settings for a server on ``host``:``port``: when BASE_URL was left at its default,
+    it follows, so emailed links and the Origin check name the address really served."""
+    host, port = host or current.host, port or current.port
+    if current.base_url != Settings().base_url or host in ("0.0.0.0", "::"):  # noqa: S104
+        return evolve(current, host=host, port=port)
+    return evolve(current, host=host, port=port, base_url=f"http://{host}:{port}")
+
+
+def _serve(current: Settings) -> None:
     uvicorn.run(
         create_app(current),
-        host=host or current.host,
-        port=port or current.port,
+        host=current.host,
+        port=current.port,
         log_config=None,  # structlog owns logging
         # The app decides which proxies to trust; uvicorn would trust 127.0.0.1 blindly.
         proxy_headers=False,
@@ -36,7 +46,7 @@ def _serve(current: Settings, host: str | None, port: int | None) -> None:
 @PORT_OPTION
 def serve(host: str | None, port: int | None) -> None:
     """Serve the web app (migrate first with `saascore db upgrade`)."""
-    _serve(settings(), host, port)
+    _serve(_listening(settings(), host, port))
 
 
 async def _empty(services: Services) -> bool:
@@ -49,7 +59,7 @@ async def _empty(services: Services) -> bool:
 @PORT_OPTION
 def dev(host: str | None, port: int | None) -> None:
     """Run locally: migrate, load demo data into an empty database, serve."""
-    current = settings()
+    current = _listening(settings(), host, port)
     if current.is_production:
         raise PermissionDenied("`saascore dev` is for development; use `saascore serve`")
     if not current.uses_memory_database:
@@ -57,6 +67,5 @@ def dev(host: str | None, port: int | None) -> None:
     if with_services(_empty):
         report = with_services(seed_services)
         click.echo(f"loaded demo data: {report.users} users, {report.workspaces} workspaces")
-    where = f"http://{host or current.host}:{port or current.port}"
-    click.echo(f"saascore is running at {where} (demo user: founder@example.com)")
-    _serve(current, host, port)
+    click.echo(f"saascore is running at {current.base_url} (demo user: founder@example.com)")
+    _serve(current)

@@ -28,6 +28,7 @@ from entrypoints.settings import Settings, load_settings
 from entrypoints.web.api import CONTROLLERS
 from entrypoints.web.auth import before_request, provide_auth
 from entrypoints.web.deps import provide_services, provide_uow
+from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, index, readyz
 from entrypoints.web.pages import confirm_page, confirm_submit
 from entrypoints.web.problems import EXCEPTION_HANDLERS
@@ -81,6 +82,7 @@ def create_app(
             confirm_page,
             confirm_submit,
             *CONTROLLERS,
+            *([dev_mailbox] if mailbox_enabled(settings) else []),
             *extra_route_handlers,
         ],
         lifespan=[services_lifespan],

@@ -93,12 +93,26 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """Our own origin; in development, also its other loopback name (localhost and
+    127.0.0.1 are the same server to a developer, but not to a browser)."""
+    own = _origin(settings.base_url)
+    parts = urlsplit(own)
+    if settings.is_production or parts.hostname not in _LOOPBACK_NAMES:
+        return frozenset({own})
+    port = f":{parts.port}" if parts.port else ""
+    return frozenset(f"{parts.scheme}://{name}{port}" for name in _LOOPBACK_NAMES)
+
+
 def check_origin(request: Request[Any, Any, Any], settings: Settings) -> None:
     """Refuse unsafe requests that a browser says come from another site."""
     if request.method in SAFE_METHODS or request.route_handler.opt.get(CSRF_EXEMPT_OPT):
         return
     origin = request.headers.get("origin")
-    if origin is not None and origin.lower() != _origin(settings.base_url):
+    if origin is not None and origin.lower() not in allowed_origins(settings):
         raise CsrfFailed("this request came from another site")
 
 
