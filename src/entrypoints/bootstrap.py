@@ -23,6 +23,7 @@ from entrypoints.policies import Policies
 from entrypoints.settings import Settings
 from entrypoints.wakeup import Wakeup
 from saascore.auth import AuthPolicy
+from saascore.invites import InvitePolicy
 from saascore.outbox import DeliveryPolicy
 from saascore.ports import Clock, EmailSender, Ids, RateLimiter, UnitOfWork, UnitOfWorkFactory
 
@@ -58,6 +59,13 @@ class Services:
             session_idle_ttl=timedelta(seconds=s.session_idle_ttl_seconds),
             session_absolute_ttl=timedelta(seconds=s.session_absolute_ttl_seconds),
             signup_enabled=s.signup_enabled,
+        )
+
+    @property
+    def invite_policy(self) -> InvitePolicy:
+        return InvitePolicy(
+            base_url=self.settings.base_url,
+            ttl=timedelta(seconds=self.settings.invite_ttl_seconds),
         )
 
     @property

@@ -63,3 +63,9 @@ def configure_logging(settings: Settings) -> None:
     quiet = logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
     logging.getLogger("alembic.runtime.migration").setLevel(quiet)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Drivers log statements with their parameters (SQLAlchemy at INFO, aiosqlite at DEBUG),
+    # and parameters include outbox email bodies, so sign-in links: never below WARNING,
+    # whatever LOG_LEVEL says.
+    floor = max(logging.WARNING, logging.getLevelNamesMapping()[settings.log_level])
+    for name in ("aiosqlite", "asyncpg", "sqlalchemy.engine", "aiosmtplib"):
+        logging.getLogger(name).setLevel(floor)

@@ -14,6 +14,7 @@ class Policies:
     login_link_per_email: RateLimit
     login_link_per_ip: RateLimit
     confirm_per_ip: RateLimit
+    invites_per_workspace: RateLimit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
@@ -32,5 +33,10 @@ class Policies:
                 "confirm_ip",
                 settings.confirm_limit_per_ip,
                 settings.confirm_limit_window_minutes * 60,
+            ),
+            invites_per_workspace=RateLimit(
+                "invites_workspace",
+                settings.invite_limit_per_workspace,
+                settings.invite_limit_window_minutes * 60,
             ),
         )

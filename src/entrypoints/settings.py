@@ -47,6 +47,10 @@ class Settings:
     session_idle_ttl_seconds: int = 7 * 24 * 3600
     session_absolute_ttl_seconds: int = 30 * 24 * 3600
     trusted_proxies: str = ""
+    # Invites
+    invite_ttl_seconds: int = 7 * 24 * 3600
+    invite_limit_per_workspace: int = 50
+    invite_limit_window_minutes: int = 60
     # Email
     email_backend: EmailBackend = "stub"
     smtp_host: str = ""
@@ -199,6 +203,9 @@ _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
             "login_link_limit_per_ip",
             "login_link_limit_window_minutes",
             "confirm_limit_per_ip",
+            "invite_ttl_seconds",
+            "invite_limit_per_workspace",
+            "invite_limit_window_minutes",
             "confirm_limit_window_minutes",
         ),
         _positive,

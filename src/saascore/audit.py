@@ -1,12 +1,25 @@
-"""Writing audit events: one helper so every use case records the same fields."""
+"""The audit trail: one helper so every use case records the same fields, the hash chain
+that makes edits and deletions detectable, and its verification.
+
+Each workspace has its own chain (events outside workspaces — sign-in, users — form one
+more). An event's hash covers its fields and the previous event's hash, so changing,
+removing or reordering any event breaks every hash after it; the chain's recorded head
+catches the removal of the newest events too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from saascore.models import Actor, AuditEvent
+from attrs import frozen
+
+from saascore.models import Actor, AuditEvent, AuditQuery
 from saascore.ports import Clock, Ids, UnitOfWork
+
+GENESIS = "0" * 64
 
 
 async def record(
@@ -33,5 +46,77 @@ async def record(
         request_id=actor.request_id,
         created_at=clock.now(),
     )
-    await uow.audit.append(event)
-    return event
+    return await uow.audit.append(event)
+
+
+def canonical(event: AuditEvent) -> str:
+    """The event's recorded fields as canonical JSON: what its hash covers."""
+    return json.dumps(
+        {
+            "id": event.id,
+            "workspace_id": event.workspace_id,
+            "actor_id": event.actor_id,
+            "action": event.action,
+            "target": event.target,
+            "data": dict(event.data),
+            "ip": event.ip,
+            "user_agent": event.user_agent,
+            "request_id": event.request_id,
+            "created_at": event.created_at.isoformat(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{canonical(event)}".encode()).hexdigest()
+
+
+@frozen
+class ChainBreak:
+    """Where a chain stops being what was written."""
+
+    workspace_id: str | None
+    seq: int | None  # the first event that fails to verify; None: events at the end are gone
+    reason: str
+
+
+async def verify_chain(
+    uow: UnitOfWork, workspace_id: str | None, *, page: int = 1000
+) -> ChainBreak | None:
+    """Recompute a chain from its first event; return the first break, or ``None``."""
+    expected_prev, last_seq = GENESIS, 0
+    async for event in _events(uow, workspace_id, page):
+        if event.prev_hash != expected_prev:
+            return ChainBreak(workspace_id, event.seq, "an earlier event was changed or removed")
+        if event.hash != chain_hash(expected_prev, event):
+            return ChainBreak(workspace_id, event.seq, "this event was changed")
+        expected_prev, last_seq = event.hash, event.seq or last_seq
+    head = await uow.audit.head(workspace_id)
+    if head is not None and (head.last_seq, head.last_hash) != (last_seq, expected_prev):
+        return ChainBreak(
+            workspace_id,
+            None,
+            f"events after #{last_seq} were removed (the chain ends at #{head.last_seq})",
+        )
+    return None
+
+
+async def _events(
+    uow: UnitOfWork, workspace_id: str | None, page: int
+) -> AsyncIterator[AuditEvent]:
+    after = 0
+    while True:
+        batch = await uow.audit.chain(workspace_id, after_seq=after, limit=page)
+        for event in batch:
+            yield event
+        if len(batch) < page:
+            return
+        after = batch[-1].seq or after
+
+
+async def audit_page(uow: UnitOfWork, query: AuditQuery) -> list[AuditEvent]:
+    """One page of a chain's events, newest first (the caller has checked access)."""
+    return list(await uow.audit.query(query))

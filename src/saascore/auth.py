@@ -11,6 +11,8 @@ Rules:
 - ``next`` is a same-site relative path or nothing;
 - a session ends ``session_absolute_ttl`` after sign-in, or ``session_idle_ttl`` after its
   last use, whichever is first; every sign-in makes a new session with a new token;
+- a disabled user gets no link (an email saying the account is disabled instead), cannot
+  use a link sent earlier, and has no session;
 - sign-in and sign-out are audited.
 """
 
@@ -160,6 +162,8 @@ async def confirm_login_link(
     if not await uow.login_links.consume(link.id, now):
         raise TokenInvalid("this sign-in link is not valid any more: ask for a new one")
     user = await uow.users.get_by_email(link.email)
+    if user is not None and user.disabled_at is not None:
+        raise TokenInvalid("this account is disabled")
     new_user = user is None
     if user is None:
         if not policy.signup_enabled:
@@ -220,7 +224,7 @@ async def authenticate(
     if now >= session.expires_at or now >= session.last_seen_at + policy.session_idle_ttl:
         raise NotAuthenticated("your session has ended: sign in again")
     user = await uow.users.get(session.user_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         raise NotAuthenticated("sign in first")
     if now - session.last_seen_at >= min(TOUCH_EVERY, policy.session_idle_ttl / 10):
         session.last_seen_at = now

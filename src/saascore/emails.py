@@ -38,3 +38,23 @@ def login_link_email(to: str, link: str, ttl: timedelta) -> EmailMessage:
 
 def no_account_email(to: str, base_url: str) -> EmailMessage:
     return render(to, "Sign-in attempt", "no_account", base_url=base_url)
+
+
+def invite_email(
+    to: str, link: str, workspace: str, inviter: str, role: str, ttl: timedelta
+) -> EmailMessage:
+    days = max(1, round(ttl.total_seconds() / 86400))
+    return render(
+        to,
+        f"{inviter} invited you to {workspace}",
+        "invite",
+        link=link,
+        workspace=workspace,
+        inviter=inviter,
+        role=role,
+        days=str(days),
+    )
+
+
+def account_disabled_email(to: str, base_url: str) -> EmailMessage:
+    return render(to, "Sign-in attempt", "account_disabled", base_url=base_url)

@@ -15,6 +15,8 @@ of every class is stable and machine-readable, so clients can branch on it.
     │   └── SeatLimit                 the plan has no seat left
     ├── TokenInvalid                  unknown, used or revoked token
     │   └── TokenExpired
+    ├── Gone                          it existed, and can no longer be used
+    │   └── InviteGone                accepted, declined, revoked, replaced or expired
     ├── ExternalServiceError          a dependency is down; try again later
     │   ├── DatabaseUnavailable
     │   ├── DeliveryFailed
@@ -112,6 +114,18 @@ class TokenInvalid(SaasCoreError):
 
 class TokenExpired(TokenInvalid):
     """The token has expired."""
+
+
+class Gone(SaasCoreError):
+    """That existed, but can no longer be used."""
+
+    code = "gone"
+
+
+class InviteGone(Gone):
+    """This invite was already used, declined, revoked, replaced or has expired."""
+
+    code = "invite_gone"
 
 
 class ExternalServiceError(SaasCoreError):

@@ -40,6 +40,7 @@ class User:
     name: str
     created_at: datetime
     last_login_at: datetime | None = None
+    disabled_at: datetime | None = None
 
 
 @define
@@ -109,6 +110,11 @@ class AuditEvent:
     user_agent: str | None = None
     request_id: str | None = None
     created_at: datetime = field(kw_only=True)
+    # Filled in by the audit log when the event is appended: its place in the workspace's
+    # chain, the previous event's hash, and its own (see saascore.audit.chain_hash).
+    seq: int | None = field(default=None, kw_only=True)
+    prev_hash: str = field(default="", kw_only=True)
+    hash: str = field(default="", kw_only=True)
 
 
 @frozen
@@ -197,3 +203,67 @@ class OutboxStats:
     sent: int
     failed: int
     oldest_pending_at: datetime | None
+
+
+class InviteStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    REPLACED = "replaced"  # resent: a newer invite with a new token took its place
+
+
+@define
+class Invite:
+    """An invitation to join a workspace; only the hash of its token is kept."""
+
+    id: str
+    workspace_id: str
+    email: str
+    role: Role
+    inviter_id: str | None
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    status: InviteStatus = InviteStatus.PENDING
+    responded_at: datetime | None = None
+
+    def state_at(self, now: datetime) -> InviteStatus:
+        """The status, counting a pending invite past its expiry as expired."""
+        if self.status is InviteStatus.PENDING and now >= self.expires_at:
+            return InviteStatus.EXPIRED
+        return self.status
+
+
+@frozen
+class InviteView:
+    """An invite with what a person needs to decide: the workspace and who invited them."""
+
+    invite: Invite
+    workspace: Workspace
+    inviter: User | None
+
+
+@frozen
+class AuditQuery:
+    """Filters for reading a workspace's audit trail, newest first, a page at a time.
+
+    ``before_seq`` is the keyset cursor: the ``seq`` of the last event of the previous page.
+    """
+
+    workspace_id: str | None
+    action: str | None = None
+    actor_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_seq: int | None = None
+    limit: int = 50
+
+
+@frozen
+class ChainHead:
+    """The newest event of one audit chain (a workspace's, or the global one)."""
+
+    last_seq: int
+    last_hash: str

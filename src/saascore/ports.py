@@ -13,7 +13,11 @@ from typing import Protocol, Self, runtime_checkable
 
 from saascore.models import (
     AuditEvent,
+    AuditQuery,
+    ChainHead,
     EmailMessage,
+    Invite,
+    InviteStatus,
     LoginLink,
     Membership,
     MemberView,
@@ -136,15 +140,58 @@ class MembershipRepository(Protocol):
 
 
 class AuditLog(Protocol):
-    """The append-only audit trail."""
+    """The append-only, hash-chained audit trail: one chain per workspace, and one for events
+    outside any workspace (sign-in, users)."""
 
-    async def append(self, event: AuditEvent) -> None:
-        """Record an event in the current transaction."""
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        """Record ``event`` in the current transaction, chained after the newest event of its
+        chain; return it with ``seq``, ``prev_hash`` and ``hash`` filled in. Appends to one
+        chain are serialised, so the chain never forks."""
 
     async def list(
         self, *, workspace_id: str | None = None, limit: int = 100
     ) -> Sequence[AuditEvent]:
         """Return the newest events first, optionally for one workspace."""
+
+    async def query(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        """Return one page of a chain's events, newest first, filtered and keyset-paged."""
+
+    async def chain(
+        self, workspace_id: str | None, *, after_seq: int = 0, limit: int = 1000
+    ) -> Sequence[AuditEvent]:
+        """Return a chain's events oldest first, starting after ``after_seq``."""
+
+    async def head(self, workspace_id: str | None) -> ChainHead | None:
+        """Return where a chain ends, as recorded when its newest event was appended."""
+
+    async def chains(self) -> Sequence[str | None]:
+        """Return every chain that has events (``None`` is the chain outside workspaces)."""
+
+
+class InviteRepository(Protocol):
+    """Invitations, found by id or by the hash of their token."""
+
+    async def add(self, invite: Invite) -> None:
+        """Store a new invite. Raises ``Conflict`` if that email already has a pending
+        invite to that workspace."""
+
+    async def get(self, invite_id: str) -> Invite | None:
+        """Return the invite, or ``None``."""
+
+    async def get_by_hash(self, token_hash: str) -> Invite | None:
+        """Return the invite whose token hashes to ``token_hash``, or ``None``."""
+
+    async def pending_for(self, workspace_id: str, email: str) -> Invite | None:
+        """Return the pending invite of ``email`` to the workspace, expired or not."""
+
+    async def list_pending(self, workspace_id: str) -> Sequence[Invite]:
+        """Return the workspace's pending invites (expired ones too), newest first."""
+
+    async def respond(self, invite_id: str, status: InviteStatus, at: datetime) -> bool:
+        """Move a pending invite to ``status`` if it is still pending, atomically.
+
+        Returns ``True`` for exactly one of any number of concurrent callers.
+        """
 
 
 class LoginLinkRepository(Protocol):
@@ -256,6 +303,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def invites(self) -> InviteRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

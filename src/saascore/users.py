@@ -93,3 +93,35 @@ async def rename_user(
         data={"from": old, "to": name},
     )
     return user
+
+
+async def disable_user(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user_id: str) -> User:
+    """Stop a user from signing in, ending every session at once."""
+    user = await get_user(uow, user_id)
+    if user.disabled_at is not None:
+        return user
+    user.disabled_at = clock.now()
+    await uow.users.update(user)
+    ended = await uow.sessions.delete_for_user(user.id)
+    await record(
+        uow,
+        clock,
+        ids,
+        actor,
+        "user.disabled",
+        workspace_id=None,
+        target=user.id,
+        data={"sessions_ended": ended},
+    )
+    return user
+
+
+async def enable_user(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user_id: str) -> User:
+    """Let a disabled user sign in again."""
+    user = await get_user(uow, user_id)
+    if user.disabled_at is None:
+        return user
+    user.disabled_at = None
+    await uow.users.update(user)
+    await record(uow, clock, ids, actor, "user.enabled", workspace_id=None, target=user.id)
+    return user

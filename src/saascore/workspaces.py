@@ -67,14 +67,16 @@ async def _role_of(uow: UnitOfWork, actor: Actor, workspace_id: str) -> Role:
     return membership.role
 
 
-async def _require(uow: UnitOfWork, actor: Actor, workspace_id: str, needed: Role) -> Role:
+async def require_role(uow: UnitOfWork, actor: Actor, workspace_id: str, needed: Role) -> Role:
+    """Return the actor's role if it is at least ``needed``: ``NotFound`` for outsiders,
+    ``PermissionDenied`` for members below it."""
     role = await _role_of(uow, actor, workspace_id)
     if not role.at_least(needed):
         raise PermissionDenied(f"this needs the {needed} role")
     return role
 
 
-async def _workspace(uow: UnitOfWork, workspace_id: str) -> Workspace:
+async def workspace_or_not_found(uow: UnitOfWork, workspace_id: str) -> Workspace:
     workspace = await uow.workspaces.get(workspace_id)
     if workspace is None:
         raise NotFound("workspace not found")
@@ -135,7 +137,7 @@ async def create_workspace(
 async def get_workspace(uow: UnitOfWork, actor: Actor, workspace_id: str) -> WorkspaceSummary:
     """Return the workspace and the actor's role in it."""
     role = await _role_of(uow, actor, workspace_id)
-    return WorkspaceSummary(await _workspace(uow, workspace_id), role)
+    return WorkspaceSummary(await workspace_or_not_found(uow, workspace_id), role)
 
 
 async def list_workspaces(uow: UnitOfWork, user_id: str) -> Sequence[WorkspaceSummary]:
@@ -161,7 +163,7 @@ async def add_member(
 ) -> Membership:
     """Add an existing user directly (admins up to admin; people join through invites,
     operators and the seed through this)."""
-    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
     if not actor_role.at_least(role):
         raise PermissionDenied(f"a {actor_role} cannot grant the {role} role")
     if await uow.users.get(user_id) is None:
@@ -187,9 +189,9 @@ async def rename_workspace(
     uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str, *, name: str
 ) -> Workspace:
     """Rename a workspace (admins and owners). The slug stays."""
-    await _require(uow, actor, workspace_id, Role.ADMIN)
+    await require_role(uow, actor, workspace_id, Role.ADMIN)
     name = clean_name(name)
-    workspace = await _workspace(uow, workspace_id)
+    workspace = await workspace_or_not_found(uow, workspace_id)
     if workspace.name == name:
         return workspace
     old, workspace.name = workspace.name, name
@@ -218,7 +220,7 @@ async def change_role(
     role: Role,
 ) -> Membership:
     """Give a member a new role, never above the actor's own, never leaving no owner."""
-    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
     membership = await _member(uow, workspace_id, user_id)
     if not actor_role.at_least(membership.role) or not actor_role.at_least(role):
         higher = max_role(membership.role, role)
@@ -253,7 +255,7 @@ async def remove_member(
     if user_id == actor.user_id:
         await leave_workspace(uow, clock, ids, actor, workspace_id)
         return
-    actor_role = await _require(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
     membership = await _member(uow, workspace_id, user_id)
     if not actor_role.at_least(membership.role):
         raise PermissionDenied(f"a {actor_role} cannot remove an {membership.role}")
@@ -298,7 +300,7 @@ async def transfer_ownership(
 ) -> None:
     """Make a member the owner; the owners handing over (the actor, or every owner when the
     system acts) step down to admin."""
-    await _require(uow, actor, workspace_id, Role.OWNER)
+    await require_role(uow, actor, workspace_id, Role.OWNER)
     if user_id == actor.user_id:
         raise InvalidInput({"user_id": "you already own this workspace"})
     target = await _member(uow, workspace_id, user_id)
@@ -331,8 +333,8 @@ async def delete_workspace(
     uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str
 ) -> None:
     """Delete a workspace and its memberships (owners only). Its audit trail stays."""
-    await _require(uow, actor, workspace_id, Role.OWNER)
-    workspace = await _workspace(uow, workspace_id)
+    await require_role(uow, actor, workspace_id, Role.OWNER)
+    workspace = await workspace_or_not_found(uow, workspace_id)
     await record(
         uow,
         clock,

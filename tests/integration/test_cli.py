@@ -77,9 +77,9 @@ class TestDb:
         current = run(empty_url, "db", "current")
         history = run(empty_url, "db", "history")
 
-        assert (0, "database at 0002 (head)\n") == (upgraded.exit_code, upgraded.output)
-        assert "0002 (head)\n" == current.output
-        assert history.output.startswith("0002  sign-in links")
+        assert (0, "database at 0003 (head)\n") == (upgraded.exit_code, upgraded.output)
+        assert "0003 (head)\n" == current.output
+        assert history.output.startswith("0003  invites, disabled users")
 
     def test_downgrade_asks_unless_told_yes(self, empty_url: str) -> None:
         """Downgrading drops data, so it wants confirmation; --yes gives it."""

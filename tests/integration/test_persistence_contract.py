@@ -239,13 +239,16 @@ class TestAuditLog:
             for n in range(1, 6)
         ]
         async with services.uow() as uow:
-            for event in events:
-                await uow.audit.append(event)
+            appended = [await uow.audit.append(event) for event in events]
             await uow.commit()
 
         async with services.uow() as uow:
-            assert events[::-1] == list(await uow.audit.list())
-            assert [events[4], events[2]] == list(await uow.audit.list(workspace_id="w1", limit=2))
+            assert appended[::-1] == list(await uow.audit.list())
+            assert [appended[4], appended[2]] == list(
+                await uow.audit.list(workspace_id="w1", limit=2)
+            )
+        assert [e.id for e in events] == [e.id for e in appended]
+        assert [dict(e.data) for e in events] == [dict(e.data) for e in appended]
 
 
 @st.composite

@@ -8,6 +8,7 @@ throw-away self-signed certificate for 127.0.0.1/localhost with ``cryptography``
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -128,6 +129,33 @@ def parse(envelope: Envelope) -> MimeMessage:
     return email.message_from_bytes(content, policy=email.policy.default)
 
 
+class _Controller(Controller):
+    """A controller that drops its open connections before stopping its loop.
+
+    aiosmtpd stops the loop with connections still open or half-closed, and the garbage
+    collector later reports them as ResourceWarnings in whichever test happens to run.
+    """
+
+    def __init__(self, handler: CapturingHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sessions: list[SMTP] = []
+
+    def factory(self) -> SMTP:
+        session = SMTP(self.handler, **self.SMTP_kwargs)  # what Controller.factory makes
+        self._sessions.append(session)
+        return session
+
+    def stop(self, no_assert: bool = False) -> None:
+        asyncio.run_coroutine_threadsafe(self._drop_connections(), self.loop).result(timeout=5)
+        super().stop(no_assert)
+
+    async def _drop_connections(self) -> None:
+        for session in self._sessions:
+            if isinstance(session.transport, asyncio.Transport):
+                session.transport.abort()  # not close(): a TLS close waits for the peer
+        await asyncio.sleep(0.05)  # let connection_lost run for each of them
+
+
 class SmtpServer:
     """An aiosmtpd server on ``HOST``:``port`` whose ``handler`` keeps what it accepts.
 
@@ -165,7 +193,7 @@ class SmtpServer:
     def start(self) -> Self:
         if self._controller is None:
             # A new controller each time: a stopped one has closed its event loop.
-            self._controller = Controller(
+            self._controller = _Controller(
                 self.handler, hostname=self.host, port=self.port, **self._options()
             )
             self._controller.start()

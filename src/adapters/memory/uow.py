@@ -17,9 +17,14 @@ from typing import Self
 
 from attrs import define, evolve, field
 
+from saascore.audit import GENESIS, chain_hash
 from saascore.errors import Conflict
 from saascore.models import (
     AuditEvent,
+    AuditQuery,
+    ChainHead,
+    Invite,
+    InviteStatus,
     LoginLink,
     Membership,
     MemberView,
@@ -43,6 +48,8 @@ class _State:
     login_links: dict[str, LoginLink] = field(factory=dict)
     sessions: dict[str, Session] = field(factory=dict)
     outbox: dict[str, OutboxMessage] = field(factory=dict)
+    invites: dict[str, Invite] = field(factory=dict)
+    heads: dict[str | None, ChainHead] = field(factory=dict)
 
     def copy(self) -> _State:
         """A copy whose changes do not touch this state (audit events are immutable)."""
@@ -54,6 +61,8 @@ class _State:
             login_links={k: evolve(v) for k, v in self.login_links.items()},
             sessions={k: evolve(v) for k, v in self.sessions.items()},
             outbox={k: evolve(v) for k, v in self.outbox.items()},
+            invites={k: evolve(v) for k, v in self.invites.items()},
+            heads=dict(self.heads),
         )
 
 
@@ -141,6 +150,8 @@ class InMemoryWorkspaceRepository:
 
     async def delete(self, workspace_id: str) -> None:
         self._s.workspaces.pop(workspace_id, None)
+        for invite_id in [k for k, i in self._s.invites.items() if i.workspace_id == workspace_id]:
+            del self._s.invites[invite_id]
         for key in [k for k in self._s.memberships if k[0] == workspace_id]:
             del self._s.memberships[key]
 
@@ -203,8 +214,14 @@ class InMemoryAuditLog:
     def __init__(self, state: _State) -> None:
         self._s = state
 
-    async def append(self, event: AuditEvent) -> None:
-        self._s.audit.append(event)
+    async def append(self, event: AuditEvent) -> AuditEvent:
+        head = self._s.heads.get(event.workspace_id)
+        prev = head.last_hash if head else GENESIS
+        seq = len(self._s.audit) + 1
+        chained = evolve(event, seq=seq, prev_hash=prev, hash=chain_hash(prev, event))
+        self._s.audit.append(chained)
+        self._s.heads[event.workspace_id] = ChainHead(seq, chained.hash)
+        return chained
 
     async def list(
         self, *, workspace_id: str | None = None, limit: int = 100
@@ -213,6 +230,81 @@ class InMemoryAuditLog:
             e for e in self._s.audit if workspace_id is None or e.workspace_id == workspace_id
         ]
         return list(reversed(events))[:limit]
+
+    async def query(self, query: AuditQuery) -> Sequence[AuditEvent]:
+        found = [
+            e
+            for e in reversed(self._s.audit)
+            if e.workspace_id == query.workspace_id
+            and (query.action is None or e.action == query.action)
+            and (query.actor_id is None or e.actor_id == query.actor_id)
+            and (query.since is None or e.created_at >= query.since)
+            and (query.until is None or e.created_at < query.until)
+            and (query.before_seq is None or (e.seq or 0) < query.before_seq)
+        ]
+        return found[: query.limit]
+
+    async def chain(
+        self, workspace_id: str | None, *, after_seq: int = 0, limit: int = 1000
+    ) -> Sequence[AuditEvent]:
+        found = [
+            e for e in self._s.audit if e.workspace_id == workspace_id and (e.seq or 0) > after_seq
+        ]
+        return found[:limit]
+
+    async def head(self, workspace_id: str | None) -> ChainHead | None:
+        return self._s.heads.get(workspace_id)
+
+    async def chains(self) -> Sequence[str | None]:
+        return list(self._s.heads)
+
+
+class InMemoryInviteRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def add(self, invite: Invite) -> None:
+        if invite.status is InviteStatus.PENDING and await self.pending_for(
+            invite.workspace_id, invite.email
+        ):
+            raise Conflict("that address already has a pending invite to this workspace")
+        self._s.invites[invite.id] = evolve(invite)
+
+    async def get(self, invite_id: str) -> Invite | None:
+        found = self._s.invites.get(invite_id)
+        return evolve(found) if found else None
+
+    async def get_by_hash(self, token_hash: str) -> Invite | None:
+        found = next((i for i in self._s.invites.values() if i.token_hash == token_hash), None)
+        return evolve(found) if found else None
+
+    async def pending_for(self, workspace_id: str, email: str) -> Invite | None:
+        found = next(
+            (
+                i
+                for i in self._s.invites.values()
+                if i.workspace_id == workspace_id
+                and i.email == email
+                and i.status is InviteStatus.PENDING
+            ),
+            None,
+        )
+        return evolve(found) if found else None
+
+    async def list_pending(self, workspace_id: str) -> Sequence[Invite]:
+        found = [
+            evolve(i)
+            for i in self._s.invites.values()
+            if i.workspace_id == workspace_id and i.status is InviteStatus.PENDING
+        ]
+        return sorted(found, key=lambda i: (i.created_at, i.id), reverse=True)
+
+    async def respond(self, invite_id: str, status: InviteStatus, at: datetime) -> bool:
+        invite = self._s.invites.get(invite_id)
+        if invite is None or invite.status is not InviteStatus.PENDING:
+            return False
+        invite.status, invite.responded_at = status, at
+        return True
 
 
 class InMemoryLoginLinkRepository:
@@ -356,6 +448,7 @@ class InMemoryUnitOfWork:
         self.login_links = InMemoryLoginLinkRepository(state)
         self.sessions = InMemorySessionRepository(state)
         self.outbox = InMemoryOutbox(state)
+        self.invites = InMemoryInviteRepository(state)
 
     async def __aenter__(self) -> Self:
         await self._db.lock.acquire()

@@ -8,6 +8,9 @@ from sqlalchemy import Executable, Result
 
 
 class Executor(Protocol):
+    @property
+    def dialect_name(self) -> str: ...
+
     async def execute(self, statement: Executable) -> Result[Any]: ...
 
 

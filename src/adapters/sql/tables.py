@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 # Deterministic constraint names: Alembic's SQLite batch mode needs them, and the unit of
@@ -69,6 +70,7 @@ users = Table(
     Column("name", String(100), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_login_at", UTCDateTime(), nullable=True),
+    Column("disabled_at", UTCDateTime(), nullable=True),
 )
 
 workspaces = Table(
@@ -110,7 +112,21 @@ audit_events = Table(
     Column("user_agent", String(512), nullable=True),
     Column("request_id", String(64), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index(None, "workspace_id", "seq"),
+    Index(None, "workspace_id", "action", "seq"),
+    Index(None, "workspace_id", "actor_id", "seq"),
+)
+
+# Where each audit chain ends; appends lock the row, so a chain never forks. The chain of
+# events outside any workspace has the key "".
+audit_chain_heads = Table(
+    "audit_chain_heads",
+    metadata,
+    Column("chain_key", String(36), primary_key=True),
+    Column("last_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("last_hash", String(64), nullable=False),
 )
 
 login_links = Table(
@@ -161,4 +177,35 @@ outbox = Table(
     Column("claimed_until", UTCDateTime(), nullable=True),
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
     Index(None, "status", "next_attempt_at"),
+)
+
+INVITE_STATUSES = ("pending", "accepted", "declined", "revoked", "expired", "replaced")
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("workspace_id", ID, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("inviter_id", ID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("responded_at", UTCDateTime(), nullable=True),
+    CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
+    CheckConstraint(
+        "status IN ('pending', 'accepted', 'declined', 'revoked', 'expired', 'replaced')",
+        name="status",
+    ),
+    # One pending invite per address and workspace, enforced by the database.
+    Index(
+        "uq_invites_pending_email",
+        "workspace_id",
+        "email",
+        unique=True,
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )

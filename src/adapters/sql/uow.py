@@ -15,13 +15,14 @@ from sqlalchemy import Executable, Result, delete, func, insert, or_, select, up
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.audit import SqlAuditLog
 from adapters.sql.base import SqlRepository
+from adapters.sql.invites import SqlInviteRepository
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.signin import SqlLoginLinkRepository, SqlSessionRepository
-from adapters.sql.tables import audit_events, memberships, users, workspaces
+from adapters.sql.tables import memberships, users, workspaces
 from saascore.errors import Conflict, DatabaseUnavailable
 from saascore.models import (
-    AuditEvent,
     Membership,
     MemberView,
     Role,
@@ -37,6 +38,10 @@ _CONFLICTS: Mapping[str, tuple[str, str]] = {
     "pk_memberships": ("memberships.workspace_id", "already a member of this workspace"),
     "uq_login_links_token_hash": ("login_links.token_hash", "that token is already in use"),
     "uq_sessions_token_hash": ("sessions.token_hash", "that token is already in use"),
+    "uq_invites_pending_email": (
+        "invites.email",
+        "that address already has a pending invite to this workspace",
+    ),
 }
 
 
@@ -59,6 +64,7 @@ def _user(row: Any) -> User:
         name=row.name,
         created_at=row.created_at,
         last_login_at=row.last_login_at,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -84,6 +90,7 @@ class SqlUserRepository(SqlRepository):
                 name=user.name,
                 created_at=user.created_at,
                 last_login_at=user.last_login_at,
+                disabled_at=user.disabled_at,
             )
         )
 
@@ -103,6 +110,7 @@ class SqlUserRepository(SqlRepository):
                 email=user.email,
                 name=user.name,
                 last_login_at=user.last_login_at,
+                disabled_at=user.disabled_at,
             )
         )
 
@@ -216,6 +224,7 @@ class SqlMembershipRepository(SqlRepository):
                 users.c.email,
                 users.c.name,
                 users.c.last_login_at,
+                users.c.disabled_at,
                 users.c.created_at.label("user_created_at"),
             )
             .join(users, users.c.id == memberships.c.user_id)
@@ -232,49 +241,10 @@ class SqlMembershipRepository(SqlRepository):
                     name=row.name,
                     created_at=row.user_created_at,
                     last_login_at=row.last_login_at,
+                    disabled_at=row.disabled_at,
                 ),
             )
             for row in result
-        ]
-
-
-class SqlAuditLog(SqlRepository):
-    async def append(self, event: AuditEvent) -> None:
-        await self._run(
-            insert(audit_events).values(
-                id=event.id,
-                workspace_id=event.workspace_id,
-                actor_id=event.actor_id,
-                action=event.action,
-                target=event.target,
-                data=dict(event.data),
-                ip=event.ip,
-                user_agent=event.user_agent,
-                request_id=event.request_id,
-                created_at=event.created_at,
-            )
-        )
-
-    async def list(
-        self, *, workspace_id: str | None = None, limit: int = 100
-    ) -> Sequence[AuditEvent]:
-        query = select(audit_events).order_by(audit_events.c.seq.desc()).limit(limit)
-        if workspace_id is not None:
-            query = query.where(audit_events.c.workspace_id == workspace_id)
-        return [
-            AuditEvent(
-                id=row.id,
-                workspace_id=row.workspace_id,
-                actor_id=row.actor_id,
-                action=row.action,
-                target=row.target,
-                data=row.data,
-                ip=row.ip,
-                user_agent=row.user_agent,
-                request_id=row.request_id,
-                created_at=row.created_at,
-            )
-            for row in await self._run(query)
         ]
 
 
@@ -291,6 +261,11 @@ class SqlUnitOfWork:
         self.login_links = SqlLoginLinkRepository(self)
         self.sessions = SqlSessionRepository(self)
         self.outbox = SqlOutbox(self)
+        self.invites = SqlInviteRepository(self)
+
+    @property
+    def dialect_name(self) -> str:
+        return self._engine.dialect.name
 
     async def __aenter__(self) -> Self:
         try:

@@ -21,6 +21,7 @@ EXIT_CODES: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.ExternalServiceError, 10),
     (errors.BillingNotConfigured, 11),
     (errors.NotAuthenticated, 12),
+    (errors.Gone, 13),
 )
 
 

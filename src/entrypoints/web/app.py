@@ -30,6 +30,12 @@ from entrypoints.web.auth import before_request, provide_auth
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, index, readyz
+from entrypoints.web.invite_pages import (
+    accept_submit,
+    decline_submit,
+    invite_page,
+    sign_in_for_invite,
+)
 from entrypoints.web.pages import confirm_page, confirm_submit
 from entrypoints.web.problems import EXCEPTION_HANDLERS
 from entrypoints.web.ratelimits import GeneralRateLimitMiddleware
@@ -81,6 +87,10 @@ def create_app(
             readyz,
             confirm_page,
             confirm_submit,
+            invite_page,
+            accept_submit,
+            decline_submit,
+            sign_in_for_invite,
             *CONTROLLERS,
             *([dev_mailbox] if mailbox_enabled(settings) else []),
             *extra_route_handlers,

@@ -27,7 +27,7 @@ from entrypoints.settings import Settings
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.requestid import request_id_of
 from saascore.auth import authenticate
-from saascore.errors import PermissionDenied
+from saascore.errors import NotAuthenticated, PermissionDenied
 from saascore.models import Actor, Session, User
 from saascore.ports import UnitOfWork
 
@@ -151,6 +151,29 @@ async def provide_auth(
     ):
         raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header")
     return Authenticated(user, session, expected)
+
+
+async def optional_auth(
+    request: Request[Any, Any, Any], uow: UnitOfWork, services: Services
+) -> Authenticated | None:
+    """The signed-in user of a page request, or ``None``; checks no CSRF token (pages check
+    it themselves on their forms with ``check_csrf``)."""
+    try:
+        user, session = await authenticate(
+            uow,
+            services.clock,
+            services.auth_policy,
+            request.cookies.get(cookie_name(services.settings)),
+        )
+    except NotAuthenticated:
+        return None
+    return Authenticated(user, session, csrf_token_for(services.settings, session))
+
+
+async def check_csrf(request: Request[Any, Any, Any], auth: Authenticated) -> None:
+    """Refuse a page's form post that does not carry the session's CSRF token."""
+    if not hmac.compare_digest(auth.csrf_token, await _submitted_csrf(request)):
+        raise CsrfFailed("missing or wrong CSRF token: reload the page and try again")
 
 
 def actor_of(request: Request[Any, Any, Any], services: Services, user_id: str | None) -> Actor:

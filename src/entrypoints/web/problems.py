@@ -31,6 +31,7 @@ STATUS_FOR: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.RateLimited, 429),
     (errors.SeatLimit, 402),
     (errors.LimitExceeded, 429),
+    (errors.Gone, 410),
     (errors.TokenExpired, 400),
     (errors.TokenInvalid, 400),
     (errors.ExternalServiceError, 503),

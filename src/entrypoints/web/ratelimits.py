@@ -59,7 +59,9 @@ class GeneralRateLimitMiddleware(ASGIMiddleware):
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
                 for name, value in extra.items():
-                    headers[name] = value
+                    # A stricter policy that refused the request has set its own numbers.
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         await next_app(scope, receive, send_with_headers)

@@ -1,9 +1,17 @@
 """The JSON API under ``/api``."""
 
 from entrypoints.web.api.auth import AuthController
+from entrypoints.web.api.invitations import InvitationsController
 from entrypoints.web.api.me import MeController
+from entrypoints.web.api.workspace import WorkspaceController
 from entrypoints.web.api.workspaces import WorkspacesController
 
-CONTROLLERS = [AuthController, MeController, WorkspacesController]
+CONTROLLERS = [
+    AuthController,
+    InvitationsController,
+    MeController,
+    WorkspaceController,
+    WorkspacesController,
+]
 
 __all__ = ["CONTROLLERS"]

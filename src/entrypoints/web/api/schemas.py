@@ -4,10 +4,19 @@ in the OpenAPI schema. Tokens never appear in a response after sign-in hands one
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from attrs import frozen
 
-from saascore.models import Session, User, WorkspaceSummary
+from saascore.models import (
+    AuditEvent,
+    InviteView,
+    MemberView,
+    Role,
+    Session,
+    User,
+    WorkspaceSummary,
+)
 
 
 @frozen
@@ -98,3 +107,145 @@ class WorkspaceOut:
     def of(cls, summary: WorkspaceSummary) -> WorkspaceOut:
         w = summary.workspace
         return cls(w.id, w.name, w.slug, w.created_at, str(summary.role))
+
+
+@frozen
+class RenameIn:
+    name: str
+
+
+@frozen
+class MemberOut:
+    user_id: str
+    email: str
+    name: str
+    role: str
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, view: MemberView) -> MemberOut:
+        return cls(
+            view.user.id,
+            view.user.email,
+            view.user.name,
+            str(view.membership.role),
+            view.membership.created_at,
+        )
+
+
+@frozen
+class RoleIn:
+    role: Role
+
+
+@frozen
+class TransferIn:
+    user_id: str
+
+
+@frozen
+class InviteIn:
+    email: str
+    role: Role = Role.MEMBER
+
+
+@frozen
+class PersonOut:
+    id: str
+    name: str
+    email: str
+
+
+@frozen
+class InviteOut:
+    """A pending invite as its workspace's admins see it: never its token."""
+
+    id: str
+    email: str
+    role: str
+    inviter: PersonOut | None
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+
+    @classmethod
+    def of(cls, view: InviteView, now: datetime) -> InviteOut:
+        i, who = view.invite, view.inviter
+        return cls(
+            i.id,
+            i.email,
+            str(i.role),
+            PersonOut(who.id, who.name, who.email) if who else None,
+            i.created_at,
+            i.expires_at,
+            now >= i.expires_at,
+        )
+
+
+@frozen
+class InviteTokenIn:
+    token: str
+
+
+@frozen
+class InvitationOut:
+    """An invite as the invited person sees it."""
+
+    workspace_id: str
+    workspace_name: str
+    inviter_name: str | None
+    email: str
+    role: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, view: InviteView) -> InvitationOut:
+        return cls(
+            view.workspace.id,
+            view.workspace.name,
+            view.inviter.name if view.inviter else None,
+            view.invite.email,
+            str(view.invite.role),
+            view.invite.expires_at,
+        )
+
+
+@frozen
+class JoinedOut:
+    workspace_id: str
+    role: str
+
+
+@frozen
+class AuditEventOut:
+    seq: int | None
+    id: str
+    action: str
+    actor_id: str | None
+    target: str | None
+    data: dict[str, Any]
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventOut:
+        return cls(
+            event.seq,
+            event.id,
+            event.action,
+            event.actor_id,
+            event.target,
+            dict(event.data),
+            event.ip,
+            event.user_agent,
+            event.request_id,
+            event.created_at,
+        )
+
+
+@frozen
+class AuditPageOut:
+    events: list[AuditEventOut]
+    next_before: int | None  # pass as ?before= for the next page; null on the last one

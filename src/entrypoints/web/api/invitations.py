@@ -1,0 +1,65 @@
+"""``/api/invites``: what the invited person does with the link's token.
+
+The token travels in the body, never in a path, so no access log records it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from entrypoints.bootstrap import Services
+from entrypoints.web.api.schemas import InvitationOut, InviteTokenIn, JoinedOut
+from entrypoints.web.auth import Authenticated, actor_of
+from saascore import invites as inv
+from saascore.ports import UnitOfWork
+
+
+class InvitationsController(Controller):
+    path = "/api/invites"
+    tags = ["invites"]
+
+    @post("/view", status_code=200, summary="What an invite is for (410 once it is used)")
+    async def view(
+        self,
+        data: JSONBody[InviteTokenIn],
+        uow: NamedDependency[UnitOfWork],
+        services: NamedDependency[Services],
+    ) -> InvitationOut:
+        return InvitationOut.of(await inv.view_invite(uow, services.clock, data.token))
+
+    @post(
+        "/accept", status_code=200, summary="Join the workspace (signed in as the invited address)"
+    )
+    async def accept(
+        self,
+        data: JSONBody[InviteTokenIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> JoinedOut:
+        membership = await inv.accept_invite(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            auth.user,
+            data.token,
+        )
+        return JoinedOut(membership.workspace_id, str(membership.role))
+
+    @post("/decline", status_code=204, summary="Turn the invite down (the link is enough)")
+    async def decline(
+        self,
+        data: JSONBody[InviteTokenIn],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await inv.decline_invite(
+            uow, services.clock, services.ids, actor_of(request, services, None), data.token
+        )

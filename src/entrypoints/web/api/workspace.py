@@ -1,0 +1,298 @@
+"""``/api/workspaces/{workspace_id}``: one workspace, its members, its invites, its audit log.
+
+Every route checks the signed-in user's membership in the use case: a workspace they do not
+belong to answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from entrypoints.bootstrap import Services
+from entrypoints.web.api.auth import wake_dispatcher
+from entrypoints.web.api.schemas import (
+    AuditEventOut,
+    AuditPageOut,
+    InviteIn,
+    InviteOut,
+    MemberOut,
+    RenameIn,
+    RoleIn,
+    TransferIn,
+    WorkspaceOut,
+)
+from entrypoints.web.auth import Authenticated, actor_of
+from entrypoints.web.ratelimits import enforce
+from saascore import invites as inv
+from saascore import workspaces as ws
+from saascore.audit import audit_page
+from saascore.models import AuditQuery, InviteView, Role
+from saascore.ports import UnitOfWork
+
+WorkspaceId = FromPath[str]
+MAX_AUDIT_PAGE = 200
+
+
+class WorkspaceController(Controller):
+    path = "/api/workspaces/{workspace_id:str}"
+    tags = ["workspaces"]
+
+    @get("/", summary="A workspace, with your role in it")
+    async def show(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> WorkspaceOut:
+        actor = actor_of(request, services, auth.user.id)
+        return WorkspaceOut.of(await ws.get_workspace(uow, actor, workspace_id))
+
+    @patch("/", summary="Rename (admins and owners; the slug stays)")
+    async def rename(
+        self,
+        workspace_id: WorkspaceId,
+        data: JSONBody[RenameIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> WorkspaceOut:
+        actor = actor_of(request, services, auth.user.id)
+        await ws.rename_workspace(
+            uow, services.clock, services.ids, actor, workspace_id, name=data.name
+        )
+        return WorkspaceOut.of(await ws.get_workspace(uow, actor, workspace_id))
+
+    @delete("/", status_code=204, summary="Delete the workspace (owners)")
+    async def remove(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await ws.delete_workspace(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+        )
+
+    @get("/members", summary="The members, by email")
+    async def members(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> list[MemberOut]:
+        actor = actor_of(request, services, auth.user.id)
+        return [MemberOut.of(m) for m in await ws.list_members(uow, actor, workspace_id)]
+
+    @patch("/members/{user_id:str}", summary="Change a member's role")
+    async def change_role(
+        self,
+        workspace_id: WorkspaceId,
+        user_id: FromPath[str],
+        data: JSONBody[RoleIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> MemberOut:
+        actor = actor_of(request, services, auth.user.id)
+        await ws.change_role(
+            uow, services.clock, services.ids, actor, workspace_id, user_id=user_id, role=data.role
+        )
+        members = await ws.list_members(uow, actor, workspace_id)
+        return MemberOut.of(next(m for m in members if m.user.id == user_id))
+
+    @delete("/members/{user_id:str}", status_code=204, summary="Remove a member")
+    async def remove_member(
+        self,
+        workspace_id: WorkspaceId,
+        user_id: FromPath[str],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await ws.remove_member(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+            user_id=user_id,
+        )
+
+    @post("/leave", status_code=204, summary="Leave the workspace")
+    async def leave(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await ws.leave_workspace(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+        )
+
+    @post("/transfer", status_code=204, summary="Make a member the owner (owners)")
+    async def transfer(
+        self,
+        workspace_id: WorkspaceId,
+        data: JSONBody[TransferIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await ws.transfer_ownership(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+            user_id=data.user_id,
+        )
+
+    @get("/invites", summary="Pending invites (admins and owners); never their tokens")
+    async def invites(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> list[InviteOut]:
+        actor = actor_of(request, services, auth.user.id)
+        now = services.clock.now()
+        return [InviteOut.of(v, now) for v in await inv.list_invites(uow, actor, workspace_id)]
+
+    @post(
+        "/invites",
+        status_code=201,
+        after_response=wake_dispatcher,
+        summary="Invite someone by email (admins and owners, up to their own role)",
+    )
+    async def invite(
+        self,
+        workspace_id: WorkspaceId,
+        data: JSONBody[InviteIn],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> InviteOut:
+        actor = actor_of(request, services, auth.user.id)
+        await ws.require_role(uow, actor, workspace_id, Role.ADMIN)  # 404/403 before counting
+        await enforce(services, services.policies.invites_per_workspace, workspace_id)
+        issued = await inv.create_invite(
+            uow,
+            services.clock,
+            services.ids,
+            services.invite_policy,
+            actor,
+            workspace_id,
+            email=data.email,
+            role=data.role,
+        )
+        workspace = await ws.workspace_or_not_found(uow, workspace_id)
+        view = InviteView(issued.invite, workspace, auth.user)
+        return InviteOut.of(view, services.clock.now())
+
+    @delete("/invites/{invite_id:str}", status_code=204, summary="Revoke a pending invite")
+    async def revoke(
+        self,
+        workspace_id: WorkspaceId,
+        invite_id: FromPath[str],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> None:
+        await inv.revoke_invite(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+            invite_id,
+        )
+
+    @post(
+        "/invites/{invite_id:str}/resend",
+        status_code=200,
+        after_response=wake_dispatcher,
+        summary="Send a new link with a new expiry; the old link stops working",
+    )
+    async def resend(
+        self,
+        workspace_id: WorkspaceId,
+        invite_id: FromPath[str],
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+    ) -> InviteOut:
+        actor = actor_of(request, services, auth.user.id)
+        issued = await inv.resend_invite(
+            uow,
+            services.clock,
+            services.ids,
+            services.invite_policy,
+            actor,
+            workspace_id,
+            invite_id,
+        )
+        workspace = await ws.workspace_or_not_found(uow, workspace_id)
+        return InviteOut.of(InviteView(issued.invite, workspace, auth.user), services.clock.now())
+
+    @get("/audit", summary="The audit log, newest first (admins and owners)")
+    async def audit(
+        self,
+        workspace_id: WorkspaceId,
+        auth: NamedDependency[Authenticated],
+        uow: NamedDependency[UnitOfWork],
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        action: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        before: FromQuery[int | None] = None,
+        limit: FromQuery[int] = 50,
+    ) -> AuditPageOut:
+        who = actor_of(request, services, auth.user.id)
+        await ws.require_role(uow, who, workspace_id, Role.ADMIN)
+        size = max(1, min(limit, MAX_AUDIT_PAGE))
+        events = await audit_page(
+            uow,
+            AuditQuery(
+                workspace_id,
+                action=action,
+                actor_id=actor,
+                since=since,
+                until=until,
+                before_seq=before,
+                limit=size,
+            ),
+        )
+        following = events[-1].seq if len(events) == size else None
+        return AuditPageOut([AuditEventOut.of(e) for e in events], following)

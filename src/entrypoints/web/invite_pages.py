@@ -1,0 +1,147 @@
+"""Pages for the invited person: see the invitation, sign in as the invited address, accept
+or decline. New and existing users take the same path: the sign-in link brings them back
+to this page, signed in."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from attrs import frozen
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, URLEncodedBody
+from litestar.response import Template
+
+from entrypoints.bootstrap import Services
+from entrypoints.web.api.auth import wake_dispatcher
+from entrypoints.web.auth import actor_of, check_csrf, optional_auth
+from entrypoints.web.clientip import client_ip
+from entrypoints.web.pages import PRIVATE
+from entrypoints.web.ratelimits import enforce
+from saascore import invites as inv
+from saascore.auth import request_login_link
+from saascore.errors import Conflict, Gone, NotFound, PermissionDenied
+from saascore.ports import UnitOfWork
+
+
+@frozen
+class TokenForm:
+    token: str
+
+
+def message(title: str, text: str, *, status: int = 200, error: bool = False) -> Template:
+    return Template(
+        "message.html",
+        status_code=status,
+        headers=PRIVATE,
+        context={"title": title, "message": text, "error": error},
+    )
+
+
+def _refusal(exc: Exception) -> Template:
+    status = {Gone: 410, NotFound: 404, PermissionDenied: 403, Conflict: 409}
+    code = next((s for cls, s in status.items() if isinstance(exc, cls)), 400)
+    return message("This invitation cannot be used", str(exc), status=code, error=True)
+
+
+REFUSED = (Gone, NotFound, PermissionDenied, Conflict)
+
+
+@get("/invites/accept", include_in_schema=False)
+async def invite_page(
+    request: Request[Any, Any, Any],
+    token: FromQuery[str],
+    uow: NamedDependency[UnitOfWork],
+    services: NamedDependency[Services],
+) -> Template:
+    try:
+        view = await inv.view_invite(uow, services.clock, token)
+    except REFUSED as exc:
+        return _refusal(exc)
+    auth = await optional_auth(request, uow, services)
+    return Template(
+        "invite.html", headers=PRIVATE, context={"view": view, "token": token, "auth": auth}
+    )
+
+
+@post("/invites/accept", include_in_schema=False)
+async def accept_submit(
+    request: Request[Any, Any, Any],
+    data: URLEncodedBody[TokenForm],
+    uow: NamedDependency[UnitOfWork],
+    services: NamedDependency[Services],
+) -> Template:
+    auth = await optional_auth(request, uow, services)
+    if auth is None:
+        return message(
+            "Sign in first", "Open the invitation link again to sign in.", status=401, error=True
+        )
+    await check_csrf(request, auth)
+    try:
+        view = await inv.view_invite(uow, services.clock, data.token)
+        await inv.accept_invite(
+            uow,
+            services.clock,
+            services.ids,
+            actor_of(request, services, auth.user.id),
+            auth.user,
+            data.token,
+        )
+    except REFUSED as exc:
+        return _refusal(exc)
+    return message(
+        f"Welcome to {view.workspace.name}",
+        f"You joined {view.workspace.name} as {view.invite.role}.",
+    )
+
+
+@post("/invites/decline", include_in_schema=False)
+async def decline_submit(
+    request: Request[Any, Any, Any],
+    data: URLEncodedBody[TokenForm],
+    uow: NamedDependency[UnitOfWork],
+    services: NamedDependency[Services],
+) -> Template:
+    try:
+        await inv.decline_invite(
+            uow, services.clock, services.ids, actor_of(request, services, None), data.token
+        )
+    except REFUSED as exc:
+        return _refusal(exc)
+    return message("Invitation declined", "You declined the invitation. Nothing else happens.")
+
+
+@post("/invites/sign-in", include_in_schema=False, after_response=wake_dispatcher)
+async def sign_in_for_invite(
+    request: Request[Any, Any, Any],
+    data: URLEncodedBody[TokenForm],
+    uow: NamedDependency[UnitOfWork],
+    services: NamedDependency[Services],
+) -> Template:
+    """Email a sign-in link for the invited address that leads back to the invitation."""
+    try:
+        view = await inv.view_invite(uow, services.clock, data.token)
+    except REFUSED as exc:
+        return _refusal(exc)
+    policies = services.policies
+    await enforce(
+        services,
+        policies.login_link_per_ip,
+        client_ip(request.scope, services.settings.trusted_networks),
+    )
+    await enforce(services, policies.login_link_per_email, view.invite.email)
+    await request_login_link(
+        uow,
+        services.clock,
+        services.ids,
+        services.auth_policy,
+        actor_of(request, services, None),
+        email=view.invite.email,
+        next_path=f"/invites/accept?token={quote(data.token)}",
+    )
+    services.outbox_wakeup.set()
+    return message(
+        "Check your email",
+        f"We sent a sign-in link to {view.invite.email}. It brings you back here.",
+    )
