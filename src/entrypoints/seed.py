@@ -1,16 +1,21 @@
 """Demo data: deterministic and idempotent.
 
 ``founder@example.com`` owns "Acme Inc" and "Demo Studio"; teammates hold admin and member
-roles, and one of them belongs to Demo Studio only. Running the seed again adds nothing:
+roles, and one of them belongs to Demo Studio only; two invites are pending (one of them
+expired), and every change is in the audit trail. Running the seed again adds nothing:
 every row is looked up first, and ids come from a fixed namespace.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from attrs import frozen
 
 from adapters.clock import SequentialIds
-from saascore.models import Actor, Role
+from saascore.audit import record
+from saascore.auth import hash_token, new_token
+from saascore.models import Actor, Invite, Role
 from saascore.ports import Clock, UnitOfWork
 from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace, slugify
@@ -31,15 +36,24 @@ WORKSPACES: tuple[tuple[str, tuple[tuple[str, Role], ...]], ...] = (
 )
 
 
+# Pending invites: (workspace, email, role, age in days). The second has expired.
+INVITES: tuple[tuple[str, str, Role, int], ...] = (
+    ("Acme Inc", "newbie@example.com", Role.MEMBER, 1),
+    ("Demo Studio", "late@example.com", Role.ADMIN, 10),
+)
+INVITE_TTL = timedelta(days=7)
+
+
 @frozen
 class SeedReport:
     users: int
     workspaces: int
     memberships: int
+    invites: int = 0
 
     @property
     def created_anything(self) -> bool:
-        return bool(self.users or self.workspaces or self.memberships)
+        return bool(self.users or self.workspaces or self.memberships or self.invites)
 
 
 async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
@@ -69,4 +83,42 @@ async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
                     uow, clock, ids, actor, workspace.id, user_id=user_ids[email], role=role
                 )
                 new_members += 1
-    return SeedReport(new_users, new_workspaces, new_members)
+    new_invites = await _seed_invites(uow, clock, user_ids[FOUNDER])
+    return SeedReport(new_users, new_workspaces, new_members, new_invites)
+
+
+async def _seed_invites(uow: UnitOfWork, clock: Clock, founder_id: str) -> int:
+    """Invites written as rows, not sent: the seed emails nobody. Their tokens are random
+    and unknown, so to try one, resend it (`saascore invites resend`) and use the new link."""
+    created = 0
+    for name, email, role, age_days in INVITES:
+        ids = SequentialIds(f"seed/invite/{email}")
+        invite_id = ids.new()
+        workspace = await uow.workspaces.get_by_slug(slugify(name))
+        if workspace is None or await uow.invites.get(invite_id) is not None:
+            continue
+        sent_at = clock.now() - timedelta(days=age_days)
+        await uow.invites.add(
+            Invite(
+                id=invite_id,
+                workspace_id=workspace.id,
+                email=email,
+                role=role,
+                inviter_id=founder_id,
+                token_hash=hash_token(new_token()),
+                created_at=sent_at,
+                expires_at=sent_at + INVITE_TTL,
+            )
+        )
+        await record(
+            uow,
+            clock,
+            ids,
+            Actor(user_id=founder_id),
+            "member.invited",
+            workspace_id=workspace.id,
+            target=invite_id,
+            data={"email": email, "role": str(role)},
+        )
+        created += 1
+    return created

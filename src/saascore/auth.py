@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from attrs import frozen
 
 from saascore.audit import record
-from saascore.emails import login_link_email, no_account_email
+from saascore.emails import account_disabled_email, login_link_email, no_account_email
 from saascore.errors import (
     InvalidInput,
     NotAuthenticated,
@@ -111,10 +111,14 @@ async def request_login_link(
     email = normalise_email(email)
     next_path = safe_next_path(next_path)
     now = clock.now()
-    if not policy.signup_enabled and await uow.users.get_by_email(email) is None:
-        await enqueue(
-            uow, clock, ids, no_account_email(email, policy.base_url), request_id=actor.request_id
-        )
+    user = await uow.users.get_by_email(email)
+    refusal = None
+    if user is None and not policy.signup_enabled:
+        refusal = no_account_email(email, policy.base_url)
+    elif user is not None and user.disabled_at is not None:
+        refusal = account_disabled_email(email, policy.base_url)
+    if refusal is not None:  # the same answer and the same work, but no link
+        await enqueue(uow, clock, ids, refusal, request_id=actor.request_id)
         return
     await uow.login_links.cancel_pending(email, now)
     token = new_token()

@@ -101,11 +101,13 @@ class TestDb:
         counts = row_counts(empty_url)
         second = run(empty_url, "db", "seed")
 
-        assert "seeded 4 users, 2 workspaces, 3 memberships\n" == first.output
+        assert "seeded 4 users, 2 workspaces, 3 memberships, 2 invites\n" == first.output
         assert "demo data already present; nothing to do\n" == second.output
         assert counts == row_counts(empty_url)
-        assert {"users": 4, "workspaces": 2, "memberships": 5} == {
-            k: v for k, v in counts.items() if k in ("users", "workspaces", "memberships")
+        assert {"users": 4, "workspaces": 2, "memberships": 5, "invites": 2, "outbox": 0} == {
+            k: v
+            for k, v in counts.items()
+            if k in ("users", "workspaces", "memberships", "invites", "outbox")
         }
 
     def test_seed_refuses_production_without_force(self, empty_url: str) -> None:

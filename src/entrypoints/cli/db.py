@@ -102,7 +102,7 @@ def seed(force: bool) -> None:
     if report.created_anything:
         click.echo(
             f"seeded {report.users} users, {report.workspaces} workspaces, "
-            f"{report.memberships} memberships"
+            f"{report.memberships} memberships, {report.invites} invites"
         )
     else:
         click.echo("demo data already present; nothing to do")
