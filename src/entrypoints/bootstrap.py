@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import cached_property
 
 from attrs import define, field
 
@@ -37,7 +38,8 @@ async def _always_ready() -> list[str]:
 
 @define
 class Services:
-    """Everything the entrypoints use, built once per process."""
+    """Everything the entrypoints use, built once per process. The policies derive from the
+    (immutable) settings once, on first use."""
 
     settings: Settings
     uow: UnitOfWorkFactory
@@ -50,7 +52,7 @@ class Services:
     # Set when something was queued in the outbox, so the dispatcher runs now, not later.
     outbox_wakeup: Wakeup = field(factory=Wakeup)
 
-    @property
+    @cached_property
     def auth_policy(self) -> AuthPolicy:
         s = self.settings
         return AuthPolicy(
@@ -61,18 +63,18 @@ class Services:
             signup_enabled=s.signup_enabled,
         )
 
-    @property
+    @cached_property
     def invite_policy(self) -> InvitePolicy:
         return InvitePolicy(
             base_url=self.settings.base_url,
             ttl=timedelta(seconds=self.settings.invite_ttl_seconds),
         )
 
-    @property
+    @cached_property
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(max_attempts=self.settings.outbox_max_attempts)
 
-    @property
+    @cached_property
     def policies(self) -> Policies:
         return Policies.from_settings(self.settings)
 

@@ -87,14 +87,17 @@ async def verify_chain(
     uow: UnitOfWork, workspace_id: str | None, *, page: int = 1000
 ) -> ChainBreak | None:
     """Recompute a chain from its first event; return the first break, or ``None``."""
-    expected_prev, last_seq = GENESIS, 0
+    expected_prev, last_seq, seen = GENESIS, 0, False
     async for event in _events(uow, workspace_id, page):
+        seen = True
         if event.prev_hash != expected_prev:
             return ChainBreak(workspace_id, event.seq, "an earlier event was changed or removed")
         if event.hash != chain_hash(expected_prev, event):
             return ChainBreak(workspace_id, event.seq, "this event was changed")
         expected_prev, last_seq = event.hash, event.seq or last_seq
     head = await uow.audit.head(workspace_id)
+    if head is None and seen:
+        return ChainBreak(workspace_id, None, "the record of where this chain ends was removed")
     if head is not None and (head.last_seq, head.last_hash) != (last_seq, expected_prev):
         return ChainBreak(
             workspace_id,

@@ -134,11 +134,11 @@ async def list_invites(uow: UnitOfWork, actor: Actor, workspace_id: str) -> Sequ
     """The pending invites (expired ones included, marked by their expiry), newest first."""
     await require_role(uow, actor, workspace_id, Role.ADMIN)
     workspace = await workspace_or_not_found(uow, workspace_id)
-    views = []
-    for invite in await uow.invites.list_pending(workspace_id):
-        inviter = await uow.users.get(invite.inviter_id) if invite.inviter_id else None
-        views.append(InviteView(invite, workspace, inviter))
-    return views
+    pending = await uow.invites.list_pending(workspace_id)
+    inviters = {
+        i.inviter_id: await uow.users.get(i.inviter_id) for i in pending if i.inviter_id
+    }  # one lookup per inviter, not per invite
+    return [InviteView(i, workspace, inviters.get(i.inviter_id or "")) for i in pending]
 
 
 async def _manageable(

@@ -107,6 +107,11 @@ class WorkspaceRepository(Protocol):
     async def update(self, workspace: Workspace) -> None:
         """Store the workspace's changed fields."""
 
+    async def lock(self, workspace_id: str) -> None:
+        """Hold the workspace's lock until the transaction ends, so membership changes of one
+        workspace take turns and rules that count (its last owner) see every committed
+        change. A missing workspace locks nothing."""
+
     async def delete(self, workspace_id: str) -> None:
         """Delete the workspace and its memberships (audit events stay)."""
 
@@ -165,7 +170,9 @@ class AuditLog(Protocol):
         """Return where a chain ends, as recorded when its newest event was appended."""
 
     async def chains(self) -> Sequence[str | None]:
-        """Return every chain that has events (``None`` is the chain outside workspaces)."""
+        """Return every chain that has events or a recorded head (``None`` is the chain
+        outside workspaces), judged from the events themselves so a removed head cannot
+        hide a chain from verification."""
 
 
 class InviteRepository(Protocol):

@@ -7,7 +7,8 @@ Rules:
 - a member reads; an admin also renames and manages members up to admin; an owner also
   manages owners, transfers ownership and deletes;
 - nobody grants a role above their own, nor changes or removes someone who outranks them;
-- a workspace always keeps at least one owner (``LastOwner``);
+- a workspace always keeps at least one owner (``LastOwner``), even under concurrent changes:
+  membership changes take the workspace's lock first (``change_members``);
 - every change appends an audit event in the same unit of work.
 
 The system actor (``Actor.system()``, used by operators' CLI commands) acts with an owner's
@@ -74,6 +75,13 @@ async def require_role(uow: UnitOfWork, actor: Actor, workspace_id: str, needed:
     if not role.at_least(needed):
         raise PermissionDenied(f"this needs the {needed} role")
     return role
+
+
+async def change_members(uow: UnitOfWork, actor: Actor, workspace_id: str, needed: Role) -> Role:
+    """``require_role`` for changes to who belongs and with which role: takes the
+    workspace's lock first, so concurrent changes cannot both pass the last-owner check."""
+    await uow.workspaces.lock(workspace_id)
+    return await require_role(uow, actor, workspace_id, needed)
 
 
 async def workspace_or_not_found(uow: UnitOfWork, workspace_id: str) -> Workspace:
@@ -163,7 +171,7 @@ async def add_member(
 ) -> Membership:
     """Add an existing user directly (admins up to admin; people join through invites,
     operators and the seed through this)."""
-    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await change_members(uow, actor, workspace_id, Role.ADMIN)
     if not actor_role.at_least(role):
         raise PermissionDenied(f"a {actor_role} cannot grant the {role} role")
     if await uow.users.get(user_id) is None:
@@ -220,7 +228,7 @@ async def change_role(
     role: Role,
 ) -> Membership:
     """Give a member a new role, never above the actor's own, never leaving no owner."""
-    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await change_members(uow, actor, workspace_id, Role.ADMIN)
     membership = await _member(uow, workspace_id, user_id)
     if not actor_role.at_least(membership.role) or not actor_role.at_least(role):
         higher = max_role(membership.role, role)
@@ -255,7 +263,7 @@ async def remove_member(
     if user_id == actor.user_id:
         await leave_workspace(uow, clock, ids, actor, workspace_id)
         return
-    actor_role = await require_role(uow, actor, workspace_id, Role.ADMIN)
+    actor_role = await change_members(uow, actor, workspace_id, Role.ADMIN)
     membership = await _member(uow, workspace_id, user_id)
     if not actor_role.at_least(membership.role):
         raise PermissionDenied(f"a {actor_role} cannot remove an {membership.role}")
@@ -279,6 +287,7 @@ async def leave_workspace(
     """Leave a workspace; the last owner must transfer ownership first."""
     if actor.user_id is None:
         raise InvalidInput({"user": "the system is not a member and cannot leave"})
+    await uow.workspaces.lock(workspace_id)  # see change_members
     await _role_of(uow, actor, workspace_id)
     membership = await _member(uow, workspace_id, actor.user_id)
     await _keep_an_owner(uow, membership)
@@ -300,7 +309,7 @@ async def transfer_ownership(
 ) -> None:
     """Make a member the owner; the owners handing over (the actor, or every owner when the
     system acts) step down to admin."""
-    await require_role(uow, actor, workspace_id, Role.OWNER)
+    await change_members(uow, actor, workspace_id, Role.OWNER)
     if user_id == actor.user_id:
         raise InvalidInput({"user_id": "you already own this workspace"})
     target = await _member(uow, workspace_id, user_id)
@@ -333,7 +342,7 @@ async def delete_workspace(
     uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, workspace_id: str
 ) -> None:
     """Delete a workspace and its memberships (owners only). Its audit trail stays."""
-    await require_role(uow, actor, workspace_id, Role.OWNER)
+    await change_members(uow, actor, workspace_id, Role.OWNER)
     workspace = await workspace_or_not_found(uow, workspace_id)
     await record(
         uow,

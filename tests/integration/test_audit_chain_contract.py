@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 
 from adapters.sql import make_engine
-from adapters.sql.tables import audit_events
+from adapters.sql.tables import audit_chain_heads, audit_events
 from adapters.sql.uow import SqlUnitOfWork
 from entrypoints.bootstrap import Services, bootstrap
 from entrypoints.settings import Settings
@@ -173,3 +173,18 @@ class TestTamperingOnSql:
         )
         assert newest is not None
         assert newest.seq is None
+
+    async def test_a_removed_chain_head_is_found(self, sqlite_url: str) -> None:
+        """Deleting the head row does not hide the chain, nor tampering inside it."""
+        services = bootstrap(Settings(database_url=sqlite_url, environment="test"))
+        await append_all(services, [event(n) for n in range(1, 4)])
+        await self.tamper(sqlite_url, delete(audit_chain_heads))
+
+        async with services.uow() as uow:
+            chains = await uow.audit.chains()
+            broken = await verify_chain(uow, "w1")
+        await services.aclose()
+
+        assert ["w1"] == list(chains)
+        assert broken is not None
+        assert "where this chain ends was removed" in broken.reason

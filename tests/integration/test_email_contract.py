@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage as MimeMessage
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -21,7 +21,7 @@ from adapters.memory.email import InMemoryEmailSender
 from saascore.errors import DeliveryFailed
 from saascore.models import EmailMessage
 from saascore.ports import EmailSender
-from tests.support.smtp import Certificate, SmtpServer, free_port, silent_port
+from tests.support.smtp import Certificate, SmtpServer, free_port, settle, silent_port
 
 LINK = "https://app.saascore.test/login/confirm?token=" + "x" * 120 + "&next=%2Fdashboard"
 SIGN_IN = EmailMessage(
@@ -115,17 +115,20 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def starttls_server(certificate: Certificate) -> Iterator[SmtpServer]:
+async def starttls_server(certificate: Certificate) -> AsyncIterator[SmtpServer]:
     """A server that requires STARTTLS and then a login."""
-    with SmtpServer(tls="starttls", certificate=certificate, credentials=("mailer", PASSWORD)) as s:
-        yield s
+    credentials = ("mailer", PASSWORD)
+    with SmtpServer(tls="starttls", certificate=certificate, credentials=credentials) as server:
+        yield server
+        await settle()
 
 
 @pytest.fixture
-def tls_server(certificate: Certificate) -> Iterator[SmtpServer]:
+async def tls_server(certificate: Certificate) -> AsyncIterator[SmtpServer]:
     """A server that speaks implicit TLS (SMTPS)."""
     with SmtpServer(tls="tls", certificate=certificate) as server:
         yield server
+        await settle()
 
 
 @pytest.fixture(params=["memory", "smtp"])
@@ -347,6 +350,12 @@ class TestSmtpConfig:
         config = SmtpConfig(host="mail.example.com", from_address="a@example.com", tls=tls)  # type: ignore[arg-type]
 
         assert f"mail.example.com:{port}" == config.address
+
+    def test_empty_credentials_mean_no_login(self) -> None:
+        """An empty username and password (unset variables) are the same as none."""
+        config = closed_port_config(username="", password="")
+
+        assert (None, None) == (config.username, config.password)
 
     @pytest.mark.parametrize(
         "changes",

@@ -3,7 +3,8 @@
 ``SmtpServer`` runs plain, STARTTLS-required or implicit-TLS, with or without required AUTH,
 and can be stopped and restarted on the same port (to play an outage). ``Certificate`` makes a
 throw-away self-signed certificate for 127.0.0.1/localhost with ``cryptography``.
-``silent_port`` is a port that accepts TCP connections but never says a word.
+``silent_port`` is a port that accepts TCP connections but never says a word; ``settle`` lets
+closed TLS connections finish before a test's event loop ends.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def silent_port() -> Iterator[int]:
         listener.bind((HOST, 0))
         listener.listen(16)
         yield cast(int, listener.getsockname()[1])
+
+
+async def settle() -> None:
+    """Let TLS connections the test closed finish their shutdown before its event loop ends.
+
+    Closing a TLS connection waits for the server's reply; if the loop closes first, the socket
+    is left open and reported as a ResourceWarning in some later test. Await this in the
+    teardown of fixtures that serve TLS.
+    """
+    await asyncio.sleep(0.05)
 
 
 @frozen

@@ -46,9 +46,15 @@ def _email_address(_: object, attribute: Any, value: str) -> None:
         raise ValueError(f"{attribute.name} must be an email address, got {value!r}")
 
 
+def _none_if_empty(value: str | None) -> str | None:
+    return value or None  # an empty SMTP_USERNAME in the environment means "no login"
+
+
 @frozen(kw_only=True)
 class SmtpConfig:
     """Where and how to reach the SMTP server; ``port`` defaults to 25/587/465 by ``tls``.
+
+    Log in only when ``username`` and ``password`` are both given (empty counts as not given).
 
     ``tls_context`` replaces the system's certificate verification (tests use it to trust a
     self-signed certificate). ``timeout`` bounds each network step, in seconds.
@@ -56,8 +62,8 @@ class SmtpConfig:
 
     host: str = field(validator=validators.min_len(1))
     port: int | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    username: str | None = field(default=None, converter=_none_if_empty)
+    password: str | None = field(default=None, converter=_none_if_empty, repr=False)
     from_address: str = field(validator=_email_address)
     tls: TlsMode = field(default="starttls", validator=validators.in_(TLS_MODES))
     timeout: float = field(default=10.0, validator=_positive)

@@ -148,6 +148,9 @@ class InMemoryWorkspaceRepository:
         if workspace.id in self._s.workspaces:
             self._s.workspaces[workspace.id] = evolve(workspace)
 
+    async def lock(self, workspace_id: str) -> None:
+        """Nothing to do: in-memory units of work already run one at a time."""
+
     async def delete(self, workspace_id: str) -> None:
         self._s.workspaces.pop(workspace_id, None)
         for invite_id in [k for k, i in self._s.invites.items() if i.workspace_id == workspace_id]:
@@ -256,7 +259,8 @@ class InMemoryAuditLog:
         return self._s.heads.get(workspace_id)
 
     async def chains(self) -> Sequence[str | None]:
-        return list(self._s.heads)
+        found = set(self._s.heads) | {e.workspace_id for e in self._s.audit}
+        return sorted(found, key=lambda key: key or "")
 
 
 class InMemoryInviteRepository:

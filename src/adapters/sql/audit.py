@@ -159,9 +159,7 @@ class SqlAuditLog(SqlRepository):
         return ChainHead(row.last_seq, row.last_hash) if row else None
 
     async def chains(self) -> Sequence[str | None]:
-        keys = (
-            await self._run(
-                select(audit_chain_heads.c.chain_key).order_by(audit_chain_heads.c.chain_key)
-            )
-        ).scalars()
-        return [key or None for key in keys]
+        with_events = (await self._run(select(audit_events.c.workspace_id).distinct())).scalars()
+        with_heads = (await self._run(select(audit_chain_heads.c.chain_key))).scalars()
+        found = {key or None for key in with_heads} | set(with_events)
+        return sorted(found, key=lambda key: key or "")

@@ -155,6 +155,12 @@ class SqlWorkspaceRepository(SqlRepository):
             )
         )
 
+    async def lock(self, workspace_id: str) -> None:
+        # FOR UPDATE on Postgres; SQLite's BEGIN IMMEDIATE already serialises writers.
+        await self._run(
+            select(workspaces.c.id).where(workspaces.c.id == workspace_id).with_for_update()
+        )
+
     async def delete(self, workspace_id: str) -> None:
         # Memberships go by ON DELETE CASCADE; said explicitly too, so the outcome does not
         # hang on the foreign-keys pragma of whoever opened the SQLite file.

@@ -1,22 +1,77 @@
-"""``saascore users`` and ``saascore workspaces``: what operators look at."""
+"""What the operator commands share: acting as the system, finding workspaces and users by
+slug, email or id, and printing them.
+
+Operators act as the system (``Actor.system()``): an owner's rights in every workspace
+without being a member. A WORKSPACE argument is a slug or an id; a USER argument is an
+email or an id. Every change is audited like the same change made in the app.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 import click
 
 from entrypoints.bootstrap import Services
-from entrypoints.cli.common import print_json, print_table, with_services
+from entrypoints.cli.common import with_services
 from saascore.errors import NotFound
-from saascore.models import Actor, MemberView, User, Workspace
-from saascore.users import list_users
-from saascore.workspaces import list_members
+from saascore.models import Actor, MemberView, Role, Session, User, Workspace
+from saascore.ports import UnitOfWork
 
+T = TypeVar("T")
+OPERATOR = Actor.system()
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+ROLE_CHOICE = click.Choice([str(role) for role in Role])
+Work = Callable[[Services, UnitOfWork], Awaitable[T]]
 
 
-def _user_json(user: User) -> dict[str, Any]:
+def read(work: Work[T]) -> T:
+    """Run ``work`` in one unit of work that changes nothing."""
+
+    async def run(services: Services) -> T:
+        async with services.uow() as uow:
+            return await work(services, uow)
+
+    return with_services(run)
+
+
+def change(work: Work[T]) -> T:
+    """Run ``work`` in one unit of work and commit it."""
+
+    async def run(services: Services) -> T:
+        async with services.uow() as uow:
+            result = await work(services, uow)
+            await uow.commit()
+            return result
+
+    return with_services(run)
+
+
+async def find_workspace(uow: UnitOfWork, ref: str) -> Workspace:
+    """The workspace with slug or id ``ref``, or ``NotFound``."""
+    found = await uow.workspaces.get_by_slug(ref) or await uow.workspaces.get(ref)
+    if found is None:
+        raise NotFound(f"no workspace with slug or id {ref!r}")
+    return found
+
+
+async def find_user(uow: UnitOfWork, ref: str) -> User:
+    """The user with email or id ``ref``, or ``NotFound``."""
+    found = await uow.users.get(ref)
+    if found is None and "@" in ref:
+        found = await uow.users.get_by_email(ref.strip().lower())
+    if found is None:
+        raise NotFound(f"no user with email or id {ref!r}")
+    return found
+
+
+def when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else "never"
+
+
+def user_json(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "email": user.email,
@@ -26,7 +81,7 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
-def _workspace_json(workspace: Workspace) -> dict[str, Any]:
+def workspace_json(workspace: Workspace) -> dict[str, Any]:
     return {
         "id": workspace.id,
         "name": workspace.name,
@@ -35,87 +90,25 @@ def _workspace_json(workspace: Workspace) -> dict[str, Any]:
     }
 
 
-@click.group()
-def users() -> None:
-    """Look at users."""
+def member_json(member: MemberView) -> dict[str, Any]:
+    return {
+        "user_id": member.user.id,
+        "email": member.user.email,
+        "name": member.user.name,
+        "role": str(member.membership.role),
+        "joined_at": member.membership.created_at.isoformat(),
+    }
 
 
-@users.command("list")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--offset", default=0, type=click.IntRange(0))
-@JSON_OPTION
-def users_list(limit: int, offset: int, as_json: bool) -> None:
-    """List users by email."""
-
-    async def work(services: Services) -> list[User]:
-        async with services.uow() as uow:
-            return list(await list_users(uow, limit=limit, offset=offset))
-
-    found = with_services(work)
-    if as_json:
-        print_json([_user_json(u) for u in found])
-        return
-    print_table(
-        ("EMAIL", "NAME", "LAST LOGIN", "ID"),
-        ((u.email, u.name, u.last_login_at or "never", u.id) for u in found),
-    )
+def session_json(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "created_at": session.created_at.isoformat(),
+        "last_seen_at": session.last_seen_at.isoformat(),
+        "expires_at": session.expires_at.isoformat(),
+        "ip": session.ip,
+        "user_agent": session.user_agent,
+    }
 
 
-@click.group()
-def workspaces() -> None:
-    """Look at workspaces."""
-
-
-@workspaces.command("list")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--offset", default=0, type=click.IntRange(0))
-@JSON_OPTION
-def workspaces_list(limit: int, offset: int, as_json: bool) -> None:
-    """List workspaces by name."""
-
-    async def work(services: Services) -> list[Workspace]:
-        async with services.uow() as uow:
-            return list(await uow.workspaces.list(limit=limit, offset=offset))
-
-    found = with_services(work)
-    if as_json:
-        print_json([_workspace_json(w) for w in found])
-        return
-    print_table(
-        ("NAME", "SLUG", "CREATED", "ID"),
-        ((w.name, w.slug, w.created_at.date(), w.id) for w in found),
-    )
-
-
-@workspaces.command("show")
-@click.argument("workspace")
-@JSON_OPTION
-def workspaces_show(workspace: str, as_json: bool) -> None:
-    """Show a WORKSPACE (slug or id) and its members."""
-
-    async def work(services: Services) -> tuple[Workspace, list[MemberView]]:
-        async with services.uow() as uow:
-            found = await uow.workspaces.get_by_slug(workspace) or await uow.workspaces.get(
-                workspace
-            )
-            if found is None:
-                raise NotFound(f"no workspace with slug or id {workspace!r}")
-            return found, list(await list_members(uow, Actor.system(), found.id))
-
-    found, members = with_services(work)
-    if as_json:
-        print_json(
-            {
-                **_workspace_json(found),
-                "members": [
-                    {"user_id": m.user.id, "email": m.user.email, "role": str(m.membership.role)}
-                    for m in members
-                ],
-            }
-        )
-        return
-    click.echo(f"{found.name}  (slug {found.slug}, id {found.id})")
-    click.echo(f"created {found.created_at.isoformat()}, {len(members)} members")
-    print_table(
-        ("EMAIL", "NAME", "ROLE"), ((m.user.email, m.user.name, m.membership.role) for m in members)
-    )
+# --- users ---------------------------------------------------------------------------------

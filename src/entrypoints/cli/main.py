@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.admin import users, workspaces
+from entrypoints.cli.audit import audit
 from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
+from entrypoints.cli.invites import invites
 from entrypoints.cli.mail import email, outbox
 from entrypoints.cli.server import dev, serve
+from entrypoints.cli.users import users
+from entrypoints.cli.workspaces import workspaces
 from saascore import __version__
 
 
@@ -18,7 +21,7 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-for command in (db, users, workspaces, outbox, email, serve, dev):
+for command in (db, users, workspaces, invites, audit, outbox, email, serve, dev):
     cli.add_command(command)
 
 

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from entrypoints.web.requestid import request_id_of
+from entrypoints.web.validation import body_errors
 from saascore import errors
 
 log = structlog.get_logger("saascore.web")
@@ -120,7 +121,7 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     extra: dict[str, Any] = {}
     detail = exc.detail or HTTPStatus(status).phrase
     if isinstance(exc, ValidationException):
-        extra["errors"] = _validation_errors(exc)
+        extra["errors"] = body_errors(request) or _validation_errors(exc)
         detail = (
             "the request is not valid: "
             + "; ".join(f"{e['field']}: {e['message']}" for e in extra["errors"])

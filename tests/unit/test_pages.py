@@ -1,0 +1,48 @@
+"""Pages escape what users typed and keep tokens out of caches and referrers."""
+
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+from adapters.clock import SequentialIds
+from entrypoints.bootstrap import memory_services
+from entrypoints.web import create_app
+from saascore.invites import InvitePolicy, create_invite
+from saascore.models import Actor, Role
+from saascore.users import register_user
+from saascore.workspaces import create_workspace
+
+EVIL = '<script>alert("x")</script>'
+
+
+async def test_the_invite_page_escapes_names_and_is_private() -> None:
+    """A workspace or inviter named like markup shows as text; the page is never cached."""
+    services = memory_services(ids=SequentialIds("pages"))
+    s = services
+    async with s.uow() as uow:
+        inviter = await register_user(
+            uow, s.clock, s.ids, Actor.system(), email="owner@example.com", name=EVIL
+        )
+        workspace = await create_workspace(uow, s.clock, s.ids, Actor(inviter.id), name=EVIL)
+        issued = await create_invite(
+            uow,
+            s.clock,
+            s.ids,
+            InvitePolicy("http://127.0.0.1:8000"),
+            Actor(inviter.id),
+            workspace.id,
+            email="new@example.com",
+            role=Role.MEMBER,
+        )
+        await uow.commit()
+
+    async with AsyncTestClient(create_app(services, dispatch_outbox=False)) as client:
+        page = await client.get("/invites/accept", params={"token": issued.token})
+
+    assert 200 == page.status_code
+    assert EVIL not in page.text
+    assert "&lt;script&gt;" in page.text
+    assert ("no-store", "no-referrer") == (
+        page.headers["cache-control"],
+        page.headers["referrer-policy"],
+    )
