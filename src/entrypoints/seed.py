@@ -38,7 +38,7 @@ WORKSPACES: tuple[tuple[str, tuple[tuple[str, Role], ...]], ...] = (
 
 # Pending invites: (workspace, email, role, age in days). The second has expired.
 INVITES: tuple[tuple[str, str, Role, int], ...] = (
-    ("Acme Inc", "newbie@example.com", Role.MEMBER, 1),
+    ("Acme Inc", "guest@example.com", Role.MEMBER, 1),
     ("Demo Studio", "late@example.com", Role.ADMIN, 10),
 )
 INVITE_TTL = timedelta(days=7)

@@ -315,7 +315,7 @@ class TestInvites:
 
     def test_conflicts_and_bad_addresses(self, url: str) -> None:
         """A second pending invite or a member's address is exit 6; a non-address is 7."""
-        assert "pending" in fails(url, 6, "invites", "create", "acme-inc", "newbie@example.com")
+        assert "pending" in fails(url, 6, "invites", "create", "acme-inc", "guest@example.com")
         assert "member" in fails(url, 6, "invites", "create", "acme-inc", "ada@example.com")
         assert "email" in fails(url, 7, "invites", "create", "acme-inc", "not-an-address")
         assert "'nope'" in fails(url, 4, "invites", "list", "nope")
