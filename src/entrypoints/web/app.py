@@ -26,7 +26,7 @@ from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
 from entrypoints.web.api import CONTROLLERS
-from entrypoints.web.auth import before_request, provide_auth
+from entrypoints.web.auth import before_request, provide_auth, provide_caller
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, index, readyz
@@ -100,6 +100,7 @@ def create_app(
             "services": Provide(provide_services, sync_to_thread=False),
             "uow": Provide(provide_uow),
             "auth": Provide(provide_auth),
+            "caller": Provide(provide_caller),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware(), GeneralRateLimitMiddleware()],

@@ -176,6 +176,15 @@ async def check_csrf(request: Request[Any, Any, Any], auth: Authenticated) -> No
         raise CsrfFailed("missing or wrong CSRF token: reload the page and try again")
 
 
+async def provide_caller(
+    request: Request[Any, Any, Any],
+    auth: NamedDependency[Authenticated],
+    services: NamedDependency[Services],
+) -> Actor:
+    """The ``caller`` dependency: the signed-in user as the actor of audit rows."""
+    return actor_of(request, services, auth.user.id)
+
+
 def actor_of(request: Request[Any, Any, Any], services: Services, user_id: str | None) -> Actor:
     """Who does this request and from where, for audit rows."""
     return Actor(

@@ -15,6 +15,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.schemas import InvitationOut, InviteTokenIn, JoinedOut
 from entrypoints.web.auth import Authenticated, actor_of
 from saascore import invites as inv
+from saascore.models import Actor
 from saascore.ports import UnitOfWork
 
 
@@ -38,15 +39,15 @@ class InvitationsController(Controller):
         self,
         data: JSONBody[InviteTokenIn],
         auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> JoinedOut:
         membership = await inv.accept_invite(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             auth.user,
             data.token,
         )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch
+from litestar import Controller, delete, get, patch
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.schemas import MeOut, ProfileIn, SessionOut, UserOut
-from entrypoints.web.auth import Authenticated, actor_of
+from entrypoints.web.auth import Authenticated
 from saascore import auth as signin
+from saascore.models import Actor
 from saascore.ports import UnitOfWork
 from saascore.users import rename_user
 
@@ -27,9 +26,9 @@ class MeController(Controller):
     @patch("/", summary="Change your name")
     async def update(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[ProfileIn],
         auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
         services: NamedDependency[Services],
     ) -> UserOut:
@@ -37,7 +36,7 @@ class MeController(Controller):
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             auth.user,
             name=data.name,
         )
@@ -53,9 +52,9 @@ class MeController(Controller):
     @delete("/sessions/{session_id:str}", status_code=204, summary="End one of your sessions")
     async def revoke(
         self,
-        request: Request[Any, Any, Any],
         session_id: FromPath[str],
         auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
         services: NamedDependency[Services],
     ) -> None:
@@ -63,7 +62,7 @@ class MeController(Controller):
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             auth.user,
             session_id,
         )

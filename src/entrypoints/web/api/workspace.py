@@ -7,9 +7,8 @@ belong to answers 404, exactly like one that does not exist.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -26,12 +25,12 @@ from entrypoints.web.api.schemas import (
     TransferIn,
     WorkspaceOut,
 )
-from entrypoints.web.auth import Authenticated, actor_of
+from entrypoints.web.auth import Authenticated
 from entrypoints.web.ratelimits import enforce
 from saascore import invites as inv
 from saascore import workspaces as ws
 from saascore.audit import audit_page
-from saascore.models import AuditQuery, InviteView, Role
+from saascore.models import Actor, AuditQuery, InviteView, Role
 from saascore.ports import UnitOfWork
 
 WorkspaceId = FromPath[str]
@@ -46,44 +45,39 @@ class WorkspaceController(Controller):
     async def show(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
-        actor = actor_of(request, services, auth.user.id)
-        return WorkspaceOut.of(await ws.get_workspace(uow, actor, workspace_id))
+        return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
 
     @patch("/", summary="Rename (admins and owners; the slug stays)")
     async def rename(
         self,
         workspace_id: WorkspaceId,
         data: JSONBody[RenameIn],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
-        actor = actor_of(request, services, auth.user.id)
         await ws.rename_workspace(
-            uow, services.clock, services.ids, actor, workspace_id, name=data.name
+            uow, services.clock, services.ids, caller, workspace_id, name=data.name
         )
-        return WorkspaceOut.of(await ws.get_workspace(uow, actor, workspace_id))
+        return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
 
     @delete("/", status_code=204, summary="Delete the workspace (owners)")
     async def remove(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
         await ws.delete_workspace(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             workspace_id,
         )
 
@@ -91,13 +85,11 @@ class WorkspaceController(Controller):
     async def members(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> list[MemberOut]:
-        actor = actor_of(request, services, auth.user.id)
-        return [MemberOut.of(m) for m in await ws.list_members(uow, actor, workspace_id)]
+        return [MemberOut.of(m) for m in await ws.list_members(uow, caller, workspace_id)]
 
     @patch("/members/{user_id:str}", summary="Change a member's role")
     async def change_role(
@@ -105,16 +97,14 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         user_id: FromPath[str],
         data: JSONBody[RoleIn],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> MemberOut:
-        actor = actor_of(request, services, auth.user.id)
         await ws.change_role(
-            uow, services.clock, services.ids, actor, workspace_id, user_id=user_id, role=data.role
+            uow, services.clock, services.ids, caller, workspace_id, user_id=user_id, role=data.role
         )
-        members = await ws.list_members(uow, actor, workspace_id)
+        members = await ws.list_members(uow, caller, workspace_id)
         return MemberOut.of(next(m for m in members if m.user.id == user_id))
 
     @delete("/members/{user_id:str}", status_code=204, summary="Remove a member")
@@ -122,16 +112,15 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         user_id: FromPath[str],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
         await ws.remove_member(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             workspace_id,
             user_id=user_id,
         )
@@ -140,16 +129,15 @@ class WorkspaceController(Controller):
     async def leave(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
         await ws.leave_workspace(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             workspace_id,
         )
 
@@ -158,16 +146,15 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         data: JSONBody[TransferIn],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
         await ws.transfer_ownership(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             workspace_id,
             user_id=data.user_id,
         )
@@ -176,14 +163,12 @@ class WorkspaceController(Controller):
     async def invites(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> list[InviteOut]:
-        actor = actor_of(request, services, auth.user.id)
         now = services.clock.now()
-        return [InviteOut.of(v, now) for v in await inv.list_invites(uow, actor, workspace_id)]
+        return [InviteOut.of(v, now) for v in await inv.list_invites(uow, caller, workspace_id)]
 
     @post(
         "/invites",
@@ -196,19 +181,18 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         data: JSONBody[InviteIn],
         auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> InviteOut:
-        actor = actor_of(request, services, auth.user.id)
-        await ws.require_role(uow, actor, workspace_id, Role.ADMIN)  # 404/403 before counting
+        await ws.require_role(uow, caller, workspace_id, Role.ADMIN)  # 404/403 before counting
         await enforce(services, services.policies.invites_per_workspace, workspace_id)
         issued = await inv.create_invite(
             uow,
             services.clock,
             services.ids,
             services.invite_policy,
-            actor,
+            caller,
             workspace_id,
             email=data.email,
             role=data.role,
@@ -222,16 +206,15 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         invite_id: FromPath[str],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
         await inv.revoke_invite(
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             workspace_id,
             invite_id,
         )
@@ -247,17 +230,16 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         invite_id: FromPath[str],
         auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> InviteOut:
-        actor = actor_of(request, services, auth.user.id)
         issued = await inv.resend_invite(
             uow,
             services.clock,
             services.ids,
             services.invite_policy,
-            actor,
+            caller,
             workspace_id,
             invite_id,
         )
@@ -268,9 +250,8 @@ class WorkspaceController(Controller):
     async def audit(
         self,
         workspace_id: WorkspaceId,
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
-        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         action: FromQuery[str | None] = None,
         actor: FromQuery[str | None] = None,
@@ -279,8 +260,7 @@ class WorkspaceController(Controller):
         before: FromQuery[int | None] = None,
         limit: FromQuery[int] = 50,
     ) -> AuditPageOut:
-        who = actor_of(request, services, auth.user.id)
-        await ws.require_role(uow, who, workspace_id, Role.ADMIN)
+        await ws.require_role(uow, caller, workspace_id, Role.ADMIN)
         size = max(1, min(limit, MAX_AUDIT_PAGE))
         events = await audit_page(
             uow,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.schemas import WorkspaceIn, WorkspaceOut
-from entrypoints.web.auth import Authenticated, actor_of
-from saascore.models import Role, WorkspaceSummary
+from entrypoints.web.auth import Authenticated
+from saascore.models import Actor, Role, WorkspaceSummary
 from saascore.ports import UnitOfWork
 from saascore.workspaces import create_workspace, list_workspaces
 
@@ -29,9 +27,8 @@ class WorkspacesController(Controller):
     @post("/", status_code=201, summary="Create a workspace you own")
     async def create(
         self,
-        request: Request[Any, Any, Any],
         data: JSONBody[WorkspaceIn],
-        auth: NamedDependency[Authenticated],
+        caller: NamedDependency[Actor],
         uow: NamedDependency[UnitOfWork],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
@@ -39,7 +36,7 @@ class WorkspacesController(Controller):
             uow,
             services.clock,
             services.ids,
-            actor_of(request, services, auth.user.id),
+            caller,
             name=data.name,
         )
         return WorkspaceOut.of(WorkspaceSummary(created, Role.OWNER))
