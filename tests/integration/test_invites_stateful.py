@@ -5,7 +5,6 @@ workspace always has an owner."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,22 +13,20 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
     run_state_machine_as_test,
 )
 
-from adapters.clock import FrozenClock, SequentialIds
-from entrypoints.bootstrap import Services, bootstrap, memory_services
-from entrypoints.settings import Settings
+from adapters.clock import FrozenClock
+from entrypoints.bootstrap import Services
 from saascore import invites as inv
 from saascore import workspaces as ws
-from saascore.errors import SaasCoreError
 from saascore.models import Actor, Role, User
 from saascore.ports import UnitOfWork
 from saascore.users import register_user
+from tests.support.side_by_side import SideBySide
 
 PEOPLE = 4
 POLICY = inv.InvitePolicy(base_url="https://app.example.com")
@@ -40,41 +37,13 @@ roles = st.sampled_from(list(Role))
 Step = Callable[[int, Services, UnitOfWork], Awaitable[Any]]
 
 
-def sql_services(url: str) -> Services:
-    built = bootstrap(Settings(database_url=url, environment="test"))
-    built.clock, built.ids = FrozenClock(), SequentialIds("invites")
-    return built
-
-
-class Invitations(RuleBasedStateMachine):
+class Invitations(SideBySide):
     def __init__(self, make_sql_url: Callable[[], str]) -> None:
-        super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.backends = [
-            memory_services(clock=FrozenClock(), ids=SequentialIds("invites")),
-            sql_services(make_sql_url()),
-        ]
+        super().__init__(make_sql_url, "invites")
         self.users: list[User] = []
         self.workspace = ""
         self.tokens: list[list[str]] = [[], []]  # per backend: the token of each invite
         self.invite_ids: list[str] = []
-
-    def _each(self, step: Step) -> list[Any]:
-        async def one(index: int, services: Services) -> Any:
-            async with services.uow() as uow:
-                try:
-                    result = await step(index, services, uow)
-                except SaasCoreError as exc:
-                    return type(exc).__name__
-                await uow.commit()
-                return result
-
-        return [self.loop.run_until_complete(one(i, s)) for i, s in enumerate(self.backends)]
-
-    def _agree(self, step: Step) -> Any:
-        memory, sql = self._each(step)
-        assert memory == sql
-        return memory
 
     def _actor(self, n: int) -> Actor:
         return Actor(user_id=self.users[n].id)
@@ -98,7 +67,7 @@ class Invitations(RuleBasedStateMachine):
             )
             return people, created.id
 
-        (people, workspace), _ = self._each(setup)
+        (people, workspace), _ = self.each(setup)
         self.users, self.workspace = people, workspace
 
     def _issued(self, outcomes: list[Any]) -> None:
@@ -113,7 +82,7 @@ class Invitations(RuleBasedStateMachine):
     @rule(actor=person, invitee=person, role=roles)
     def invite(self, actor: int, invitee: int, role: Role) -> None:
         self._issued(
-            self._each(
+            self.each(
                 lambda _, s, uow: inv.create_invite(
                     uow,
                     s.clock,
@@ -130,7 +99,7 @@ class Invitations(RuleBasedStateMachine):
     @rule(actor=person, n=slot)
     def resend(self, actor: int, n: int) -> None:
         self._issued(
-            self._each(
+            self.each(
                 lambda _, s, uow: inv.resend_invite(
                     uow,
                     s.clock,
@@ -145,7 +114,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(actor=person, n=slot)
     def revoke(self, actor: int, n: int) -> None:
-        self._agree(
+        self.agree(
             lambda _, s, uow: inv.revoke_invite(
                 uow,
                 s.clock,
@@ -158,7 +127,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(who=person, n=slot)
     def accept(self, who: int, n: int) -> None:
-        self._agree(
+        self.agree(
             lambda i, s, uow: inv.accept_invite(
                 uow,
                 s.clock,
@@ -171,7 +140,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(n=slot)
     def decline(self, n: int) -> None:
-        self._agree(
+        self.agree(
             lambda i, s, uow: inv.decline_invite(
                 uow,
                 s.clock,
@@ -190,7 +159,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(actor=person, other=person)
     def remove(self, actor: int, other: int) -> None:
-        self._agree(
+        self.agree(
             lambda _, s, uow: ws.remove_member(
                 uow,
                 s.clock,
@@ -203,7 +172,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(actor=person)
     def leave(self, actor: int) -> None:
-        self._agree(
+        self.agree(
             lambda _, s, uow: ws.leave_workspace(
                 uow,
                 s.clock,
@@ -215,7 +184,7 @@ class Invitations(RuleBasedStateMachine):
 
     @rule(actor=person, other=person)
     def transfer(self, actor: int, other: int) -> None:
-        self._agree(
+        self.agree(
             lambda _, s, uow: ws.transfer_ownership(
                 uow,
                 s.clock,
@@ -246,16 +215,11 @@ class Invitations(RuleBasedStateMachine):
             )
             return members, pending, accepted
 
-        memory, sql = self._each(state)
+        memory, sql = self.each(state)
         assert memory == sql
         members, _, accepted = memory
         assert any(role is Role.OWNER for _, role in members)
         assert all(count == 1 for count in accepted.values())
-
-    def teardown(self) -> None:
-        for services in self.backends:
-            self.loop.run_until_complete(services.aclose())
-        self.loop.close()
 
 
 @pytest.mark.parametrize(("backend", "examples"), [("sqlite", 40), ("postgres", 10)])

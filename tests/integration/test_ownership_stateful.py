@@ -4,76 +4,42 @@ outcome of every step and on the memberships after it."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
     run_state_machine_as_test,
 )
 
-from adapters.clock import FrozenClock, SequentialIds
-from entrypoints.bootstrap import Services, bootstrap, memory_services
-from entrypoints.settings import Settings
+from entrypoints.bootstrap import Services
 from saascore import workspaces as ws
-from saascore.errors import SaasCoreError
 from saascore.models import Actor, Role
 from saascore.ports import UnitOfWork
 from saascore.users import register_user
+from tests.support.side_by_side import SideBySide
 
 PEOPLE = 4
 person = st.integers(min_value=0, max_value=PEOPLE - 1)
 roles = st.sampled_from(list(Role))
 
 
-def sql_services(url: str) -> Services:
-    built = bootstrap(Settings(database_url=url, environment="test"))
-    built.clock, built.ids = FrozenClock(), SequentialIds("stateful")
-    return built
-
-
-class Ownership(RuleBasedStateMachine):
+class Ownership(SideBySide):
     def __init__(self, make_sql_url: Callable[[], str]) -> None:
-        super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self.backends = [
-            memory_services(clock=FrozenClock(), ids=SequentialIds("stateful")),
-            sql_services(make_sql_url()),
-        ]
+        super().__init__(make_sql_url, "stateful")
         self.users: list[str] = []
         self.workspace = ""
-
-    def _each(self, step: Callable[[Services, UnitOfWork], Awaitable[Any]]) -> list[Any]:
-        """Run ``step`` on every backend in its own unit of work; return each outcome."""
-
-        async def one(services: Services) -> Any:
-            async with services.uow() as uow:
-                try:
-                    result = await step(services, uow)
-                except SaasCoreError as exc:
-                    return type(exc).__name__
-                await uow.commit()
-                return result
-
-        return [self.loop.run_until_complete(one(s)) for s in self.backends]
-
-    def _agree(self, step: Callable[[Services, UnitOfWork], Awaitable[Any]]) -> None:
-        memory, sql = self._each(step)
-        assert memory == sql
 
     def _actor(self, n: int) -> Actor:
         return Actor(user_id=self.users[n])
 
     @initialize()
     def a_workspace_with_one_owner(self) -> None:
-        async def setup(s: Services, uow: UnitOfWork) -> tuple[list[str], str]:
+        async def setup(_: int, s: Services, uow: UnitOfWork) -> tuple[list[str], str]:
             people = [
                 (
                     await register_user(
@@ -87,14 +53,14 @@ class Ownership(RuleBasedStateMachine):
             )
             return people, created.id
 
-        memory, sql = self._each(setup)
+        memory, sql = self.each(setup)
         assert memory == sql
         self.users, self.workspace = memory
 
     @rule(actor=person, other=person, role=roles)
     def add(self, actor: int, other: int, role: Role) -> None:
-        self._agree(
-            lambda s, uow: ws.add_member(
+        self.agree(
+            lambda _, s, uow: ws.add_member(
                 uow,
                 s.clock,
                 s.ids,
@@ -107,8 +73,8 @@ class Ownership(RuleBasedStateMachine):
 
     @rule(actor=person, other=person, role=roles)
     def change_role(self, actor: int, other: int, role: Role) -> None:
-        self._agree(
-            lambda s, uow: ws.change_role(
+        self.agree(
+            lambda _, s, uow: ws.change_role(
                 uow,
                 s.clock,
                 s.ids,
@@ -121,8 +87,8 @@ class Ownership(RuleBasedStateMachine):
 
     @rule(actor=person, other=person)
     def remove(self, actor: int, other: int) -> None:
-        self._agree(
-            lambda s, uow: ws.remove_member(
+        self.agree(
+            lambda _, s, uow: ws.remove_member(
                 uow,
                 s.clock,
                 s.ids,
@@ -134,8 +100,8 @@ class Ownership(RuleBasedStateMachine):
 
     @rule(actor=person)
     def leave(self, actor: int) -> None:
-        self._agree(
-            lambda s, uow: ws.leave_workspace(
+        self.agree(
+            lambda _, s, uow: ws.leave_workspace(
                 uow,
                 s.clock,
                 s.ids,
@@ -146,8 +112,8 @@ class Ownership(RuleBasedStateMachine):
 
     @rule(actor=person, other=person)
     def transfer(self, actor: int, other: int) -> None:
-        self._agree(
-            lambda s, uow: ws.transfer_ownership(
+        self.agree(
+            lambda _, s, uow: ws.transfer_ownership(
                 uow,
                 s.clock,
                 s.ids,
@@ -162,18 +128,13 @@ class Ownership(RuleBasedStateMachine):
         if not self.workspace:
             return
 
-        async def members(s: Services, uow: UnitOfWork) -> list[tuple[str, Role]]:
+        async def members(_: int, s: Services, uow: UnitOfWork) -> list[tuple[str, Role]]:
             found = await uow.memberships.list_members(self.workspace)
             return [(m.user.email, m.membership.role) for m in found]
 
-        memory, sql = self._each(members)
+        memory, sql = self.each(members)
         assert memory == sql
         assert any(role is Role.OWNER for _, role in memory)
-
-    def teardown(self) -> None:
-        for services in self.backends:
-            self.loop.run_until_complete(services.aclose())
-        self.loop.close()
 
 
 @pytest.mark.parametrize(("backend", "examples"), [("sqlite", 60), ("postgres", 15)])
