@@ -92,3 +92,22 @@ class TestListeningAddress:
         settings = Settings(base_url="https://app.example.com")
 
         assert "https://app.example.com" == _listening(settings, "0.0.0.0", 9000).base_url
+
+
+class TestSecurityHeaders:
+    async def test_https_deployments_get_hsts_and_every_response_the_basics(self) -> None:
+        """HSTS only when BASE_URL is https; nosniff, frame denial and CSP always."""
+        plain = create_app(Settings(database_url="memory://"))
+        secure = create_app(Settings(database_url="memory://", base_url="https://app.example.com"))
+        async with AsyncTestClient(plain) as a, AsyncTestClient(secure) as b:
+            http_headers = (await a.get("/healthz")).headers
+            https_headers = (await b.get("/no/such/page")).headers
+
+        assert "strict-transport-security" not in http_headers
+        assert "max-age=63072000" in https_headers["strict-transport-security"]
+        for headers in (http_headers, https_headers):
+            assert ("nosniff", "DENY") == (
+                headers["x-content-type-options"],
+                headers["x-frame-options"],
+            )
+            assert "frame-ancestors 'none'" in headers["content-security-policy"]

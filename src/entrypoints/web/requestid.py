@@ -53,8 +53,10 @@ class RequestContextMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
 
 
-def _secure(headers: MutableScopeHeaders, path: str) -> None:
+def _secure(headers: MutableScopeHeaders, path: str, https: bool) -> None:
     """Headers every response gets; a page may set a stricter Referrer-Policy itself."""
+    if https:  # browsers then refuse plain http to this host for two years
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     if "referrer-policy" not in headers:
@@ -74,7 +76,8 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     context = _context(scope)
     headers = MutableScopeHeaders.from_message(message)
     headers[HEADER] = context["request_id"]
-    _secure(headers, scope["path"])
+    services = getattr(scope["litestar_app"].state, "services", None)
+    _secure(headers, scope["path"], bool(services and services.settings.uses_https))
     path = scope["path"]
     status = message["status"]
     level = logging.DEBUG if path in _QUIET_PATHS and status < 400 else logging.INFO
