@@ -7,7 +7,7 @@ Every method takes and returns saascore types only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -213,6 +213,9 @@ class LoginLinkRepository(Protocol):
     async def get_by_hash(self, token_hash: str) -> LoginLink | None:
         """Return the link whose token hashes to ``token_hash``, or ``None``."""
 
+    async def delete_created_before(self, cutoff: datetime) -> int:
+        """Delete links made before ``cutoff`` (used, cancelled or expired by then)."""
+
     async def consume(self, link_id: str, at: datetime) -> bool:
         """Mark the link used if it is still unused and not cancelled, atomically.
 
@@ -240,6 +243,9 @@ class SessionRepository(Protocol):
 
     async def list_for_user(self, user_id: str) -> Sequence[Session]:
         """Return the user's sessions, most recently used first."""
+
+    async def delete_ended(self, now: datetime, idle_ttl: timedelta) -> int:
+        """Delete sessions past their absolute end or idle for ``idle_ttl``."""
 
 
 class Outbox(Protocol):
@@ -274,6 +280,9 @@ class Outbox(Protocol):
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         """Return one message, or ``None``."""
+
+    async def delete_sent_before(self, cutoff: datetime) -> int:
+        """Delete delivered messages sent before ``cutoff`` (failed ones stay for operators)."""
 
     async def stats(self) -> OutboxStats:
         """Count messages by status."""

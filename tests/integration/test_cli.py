@@ -275,3 +275,14 @@ class TestMail:
 
         assert 10 == result.exit_code
         one_error_line(result)
+
+
+class TestPrune:
+    def test_prune_reports_what_it_deleted(self, sqlite_url: str, tmp_cwd: Path) -> None:
+        """`db prune` runs on a real database and says what went."""
+        result = run(sqlite_url, "db", "prune")
+
+        assert (0, "deleted 0 sign-in links, 0 ended sessions, 0 delivered emails\n") == (
+            result.exit_code,
+            result.output,
+        )

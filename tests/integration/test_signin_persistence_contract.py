@@ -261,3 +261,60 @@ class TestOutbox:
 
         assert len(taken) == len(set(taken))
         assert 20 == len(taken)
+
+
+class TestPruning:
+    async def test_prune_deletes_what_has_served_its_purpose_and_nothing_else(
+        self, services: Services
+    ) -> None:
+        """Old links, ended sessions and old delivered email go; the rest stays."""
+        await add_users(services, "u1")
+        now = T0 + timedelta(days=40)
+        async with services.uow() as uow:
+            await uow.login_links.add(link(1))  # made 40 days before "now"
+            fresh = LoginLink(
+                id="l2",
+                email="f@example.com",
+                token_hash=f"{2:064x}",
+                next_path=None,
+                created_at=now - timedelta(hours=1),
+                expires_at=now,
+            )
+            await uow.login_links.add(fresh)
+            await uow.sessions.add(session(1))  # absolute end: T0 + 30 days
+            alive = Session(
+                id="s2",
+                user_id="u1",
+                token_hash=f"{2:064x}",
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(days=30),
+            )
+            idle = Session(
+                id="s3",
+                user_id="u1",
+                token_hash=f"{3:064x}",
+                created_at=now,
+                last_seen_at=now - timedelta(days=8),
+                expires_at=now + timedelta(days=30),
+            )
+            for s in (alive, idle):
+                await uow.sessions.add(s)
+            for n in (1, 2, 3):
+                await uow.outbox.add(message(n))
+            await uow.outbox.mark_sent("m001", T0)  # sent long ago
+            await uow.outbox.mark_sent("m002", now - timedelta(days=1))  # recently
+            await uow.outbox.mark_failed("m003", "refused", retry_at=None)
+            await uow.commit()
+
+        async with services.uow() as uow:
+            links = await uow.login_links.delete_created_before(now - timedelta(days=1))
+            ended = await uow.sessions.delete_ended(now, timedelta(days=7))
+            sent = await uow.outbox.delete_sent_before(now - timedelta(days=30))
+            await uow.commit()
+
+        async with services.uow() as uow:
+            assert (1, 2, 1) == (links, ended, sent)
+            assert await uow.login_links.get_by_hash(f"{2:064x}") is not None
+            assert ["s2"] == [s.id for s in await uow.sessions.list_for_user("u1")]
+            assert ["m003", "m002"] == [m.id for m in await uow.outbox.list()]

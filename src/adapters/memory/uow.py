@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
@@ -332,6 +332,12 @@ class InMemoryLoginLinkRepository:
         found = next((k for k in self._s.login_links.values() if k.token_hash == token_hash), None)
         return evolve(found) if found else None
 
+    async def delete_created_before(self, cutoff: datetime) -> int:
+        old = [k for k, link in self._s.login_links.items() if link.created_at < cutoff]
+        for key in old:
+            del self._s.login_links[key]
+        return len(old)
+
     async def consume(self, link_id: str, at: datetime) -> bool:
         link = self._s.login_links.get(link_id)
         if link is None or link.used_at is not None or link.cancelled_at is not None:
@@ -360,6 +366,16 @@ class InMemorySessionRepository:
 
     async def delete_for_user(self, user_id: str) -> int:
         ended = [k for k, s in self._s.sessions.items() if s.user_id == user_id]
+        for key in ended:
+            del self._s.sessions[key]
+        return len(ended)
+
+    async def delete_ended(self, now: datetime, idle_ttl: timedelta) -> int:
+        ended = [
+            k
+            for k, s in self._s.sessions.items()
+            if s.expires_at <= now or s.last_seen_at <= now - idle_ttl
+        ]
         for key in ended:
             del self._s.sessions[key]
         return len(ended)
@@ -416,6 +432,16 @@ class InMemoryOutbox:
             message.status = OutboxStatus.FAILED
         else:
             message.next_attempt_at = retry_at
+
+    async def delete_sent_before(self, cutoff: datetime) -> int:
+        old = [
+            k
+            for k, m in self._s.outbox.items()
+            if m.status is OutboxStatus.SENT and m.sent_at is not None and m.sent_at < cutoff
+        ]
+        for key in old:
+            del self._s.outbox[key]
+        return len(old)
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         found = self._s.outbox.get(message_id)

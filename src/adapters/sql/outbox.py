@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from adapters.sql.base import SqlRepository
 from adapters.sql.tables import outbox
@@ -101,6 +101,12 @@ class SqlOutbox(SqlRepository):
         else:
             values["next_attempt_at"] = retry_at
         await self._run(update(outbox).where(outbox.c.id == message_id).values(**values))
+
+    async def delete_sent_before(self, cutoff: datetime) -> int:
+        result = await self._run(
+            delete(outbox).where(outbox.c.status == "sent", outbox.c.sent_at < cutoff)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def get(self, message_id: str) -> OutboxMessage | None:
         row = (await self._run(select(outbox).where(outbox.c.id == message_id))).first()

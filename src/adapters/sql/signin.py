@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from adapters.sql.base import SqlRepository
 from adapters.sql.tables import login_links, sessions
@@ -71,6 +71,10 @@ class SqlLoginLinkRepository(SqlRepository):
         row = (await self._run(query)).first()
         return _link(row) if row else None
 
+    async def delete_created_before(self, cutoff: datetime) -> int:
+        result = await self._run(delete(login_links).where(login_links.c.created_at < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def consume(self, link_id: str, at: datetime) -> bool:
         # One conditional UPDATE: the row lock makes concurrent confirmations queue, and
         # only the first still finds used_at empty.
@@ -113,6 +117,14 @@ class SqlSessionRepository(SqlRepository):
 
     async def delete_for_user(self, user_id: str) -> int:
         result = await self._run(delete(sessions).where(sessions.c.user_id == user_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_ended(self, now: datetime, idle_ttl: timedelta) -> int:
+        result = await self._run(
+            delete(sessions).where(
+                or_(sessions.c.expires_at <= now, sessions.c.last_seen_at <= now - idle_ttl)
+            )
+        )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def list_for_user(self, user_id: str) -> Sequence[Session]:

@@ -10,6 +10,7 @@ from adapters.sql.engine import make_engine
 from entrypoints.bootstrap import Services
 from entrypoints.cli.common import run_async, settings, with_services
 from entrypoints.cli.errors import CliError
+from entrypoints.dispatcher import prune_now
 from entrypoints.seed import SeedReport, seed_demo_data
 from saascore.errors import InvalidInput, PermissionDenied
 
@@ -106,3 +107,14 @@ def seed(force: bool) -> None:
         )
     else:
         click.echo("demo data already present; nothing to do")
+
+
+@db.command()
+def prune() -> None:
+    """Delete used sign-in links, ended sessions and email delivered over 30 days ago (the
+    web app also does this hourly). Invitations and the audit trail are kept."""
+    report = with_services(prune_now)
+    click.echo(
+        f"deleted {report.login_links} sign-in links, {report.sessions} ended sessions, "
+        f"{report.sent_email} delivered emails"
+    )
