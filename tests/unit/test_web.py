@@ -153,6 +153,29 @@ class TestProblems:
             e["field"]: e["message"] for e in body["errors"]
         }
 
+    async def test_a_body_in_the_wrong_media_type_is_415(
+        self, client: AsyncTestClient[Any]
+    ) -> None:
+        """A JSON route sent a form or plain text answers 415, naming what it takes."""
+        response = await client.post(
+            "/test/users",
+            content=b"email=a",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+
+        assert (415, "unsupported_media_type") == (response.status_code, response.json()["code"])
+        assert "application/json" in response.json()["detail"]
+
+    async def test_a_body_over_a_megabyte_is_413(self, client: AsyncTestClient[Any]) -> None:
+        """Oversized bodies are refused before anything reads them."""
+        response = await client.post(
+            "/test/users",
+            content=b"x" * (1024 * 1024 + 1),
+            headers={"content-type": "application/json"},
+        )
+
+        assert (413, "payload_too_large") == (response.status_code, response.json()["code"])
+
     async def test_unknown_routes_are_problems_too(self, client: AsyncTestClient[Any]) -> None:
         """Even Litestar's own 404 and 405 speak problem+json."""
         missing = await client.get("/no/such/route")

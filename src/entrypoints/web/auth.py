@@ -21,6 +21,8 @@ from attrs import frozen
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException
 
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings
@@ -117,9 +119,22 @@ def check_origin(request: Request[Any, Any, Any], settings: Settings) -> None:
 
 
 async def before_request(request: Request[Any, Any, Any]) -> None:
-    """App-wide ``before_request`` hook: the Origin half of CSRF protection."""
+    """App-wide ``before_request`` hook: the Origin half of CSRF protection, and 415 for a
+    body in a media type the route does not take."""
     services: Services = request.app.state.services
     check_origin(request, services.settings)
+    check_media_type(request)
+
+
+def check_media_type(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body sent as another media type than the route takes (JSON or a form)."""
+    body = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if body is None or request.method in SAFE_METHODS:
+        return
+    wanted = str(getattr(body.kwarg_definition, "media_type", RequestEncodingType.JSON).value)
+    sent = request.content_type[0]
+    if sent != wanted:
+        raise HTTPException(status_code=415, detail=f"send {wanted}, not {sent or 'nothing'}")
 
 
 async def _submitted_csrf(request: Request[Any, Any, Any]) -> str:
