@@ -137,6 +137,11 @@ def check_media_type(request: Request[Any, Any, Any]) -> None:
         raise HTTPException(status_code=415, detail=f"send {wanted}, not {sent or 'nothing'}")
 
 
+def _matches(expected: str, submitted: str) -> bool:
+    # As bytes: compare_digest refuses non-ASCII str, and a header may hold any latin-1.
+    return hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "surrogateescape"))
+
+
 async def _submitted_csrf(request: Request[Any, Any, Any]) -> str:
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.content_type[0] in (
@@ -162,7 +167,7 @@ async def provide_auth(
     if (
         request.method not in SAFE_METHODS
         and not request.route_handler.opt.get(CSRF_EXEMPT_OPT)
-        and not hmac.compare_digest(expected, await _submitted_csrf(request))
+        and not _matches(expected, await _submitted_csrf(request))
     ):
         raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header")
     return Authenticated(user, session, expected)
@@ -187,7 +192,7 @@ async def optional_auth(
 
 async def check_csrf(request: Request[Any, Any, Any], auth: Authenticated) -> None:
     """Refuse a page's form post that does not carry the session's CSRF token."""
-    if not hmac.compare_digest(auth.csrf_token, await _submitted_csrf(request)):
+    if not _matches(auth.csrf_token, await _submitted_csrf(request)):
         raise CsrfFailed("missing or wrong CSRF token: reload the page and try again")
 
 
