@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from saascore.models import Actor, AuditEvent, AuditQuery
+from saascore.models import Actor, AuditEvent
 from saascore.ports import Clock, Ids, UnitOfWork
 
 GENESIS = "0" * 64
@@ -118,8 +118,3 @@ async def _events(
         if len(batch) < page:
             return
         after = batch[-1].seq or after
-
-
-async def audit_page(uow: UnitOfWork, query: AuditQuery) -> list[AuditEvent]:
-    """One page of a chain's events, newest first (the caller has checked access)."""
-    return list(await uow.audit.query(query))

@@ -25,6 +25,8 @@ from saascore.audit import record
 from saascore.errors import Conflict, InvalidInput, LastOwner, NotFound, PermissionDenied
 from saascore.models import (
     Actor,
+    AuditEvent,
+    AuditQuery,
     Membership,
     MemberView,
     Role,
@@ -217,6 +219,14 @@ async def rename_workspace(
     return workspace
 
 
+async def read_audit_log(uow: UnitOfWork, actor: Actor, query: AuditQuery) -> Sequence[AuditEvent]:
+    """One page of a workspace's audit log, newest first (admins and owners)."""
+    if query.workspace_id is None:
+        raise NotFound("workspace not found")
+    await require_role(uow, actor, query.workspace_id, Role.ADMIN)
+    return await uow.audit.query(query)
+
+
 async def change_role(
     uow: UnitOfWork,
     clock: Clock,
@@ -288,8 +298,9 @@ async def leave_workspace(
     if actor.user_id is None:
         raise InvalidInput({"user": "the system is not a member and cannot leave"})
     await uow.workspaces.lock(workspace_id)  # see change_members
-    await _role_of(uow, actor, workspace_id)
-    membership = await _member(uow, workspace_id, actor.user_id)
+    membership = await uow.memberships.get(workspace_id, actor.user_id)
+    if membership is None:
+        raise NotFound("workspace not found")
     await _keep_an_owner(uow, membership)
     await uow.memberships.remove(workspace_id, actor.user_id)
     await record(

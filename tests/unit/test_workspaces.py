@@ -9,7 +9,7 @@ import pytest
 
 from saascore import workspaces as ws
 from saascore.errors import Conflict, InvalidInput, LastOwner, NotFound, PermissionDenied
-from saascore.models import Actor, Role, User, Workspace
+from saascore.models import Actor, AuditQuery, Role, User, Workspace
 from saascore.ports import UnitOfWork
 from tests.support.world import World, as_
 
@@ -469,3 +469,19 @@ class TestDelete:
         """Deletion is for owners."""
         with pytest.raises(PermissionDenied):
             await call(world, ws.delete_workspace, as_(team.admin), team.acme.id)
+
+
+class TestReadAuditLog:
+    async def test_admins_read_members_may_not_outsiders_see_nothing(
+        self, world: World, team: Team
+    ) -> None:
+        """The audit log is for admins and owners; outsiders get NotFound."""
+        query = AuditQuery(team.acme.id, limit=100)
+
+        events = await world.run(lambda uow: ws.read_audit_log(uow, as_(team.admin), query))
+        with pytest.raises(PermissionDenied):
+            await world.run(lambda uow: ws.read_audit_log(uow, as_(team.member), query))
+        with pytest.raises(NotFound):
+            await world.run(lambda uow: ws.read_audit_log(uow, as_(team.outsider), query))
+
+        assert ["member.added", "member.added", "workspace.created"] == [e.action for e in events]

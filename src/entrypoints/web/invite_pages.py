@@ -18,11 +18,13 @@ from entrypoints.web.api.auth import wake_dispatcher
 from entrypoints.web.auth import actor_of, check_csrf, optional_auth
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.pages import PRIVATE
+from entrypoints.web.problems import status_for
 from entrypoints.web.ratelimits import enforce
 from saascore import invites as inv
 from saascore.auth import request_login_link
-from saascore.errors import Conflict, Gone, NotFound, PermissionDenied
+from saascore.errors import Conflict, Gone, NotFound, PermissionDenied, SaasCoreError
 from saascore.ports import UnitOfWork
+from saascore.workspaces import workspace_or_not_found
 
 
 @frozen
@@ -39,10 +41,10 @@ def message(title: str, text: str, *, status: int = 200, error: bool = False) ->
     )
 
 
-def _refusal(exc: Exception) -> Template:
-    status = {Gone: 410, NotFound: 404, PermissionDenied: 403, Conflict: 409}
-    code = next((s for cls, s in status.items() if isinstance(exc, cls)), 400)
-    return message("This invitation cannot be used", str(exc), status=code, error=True)
+def _refusal(exc: SaasCoreError) -> Template:
+    return message(
+        "This invitation cannot be used", exc.message, status=status_for(exc), error=True
+    )
 
 
 REFUSED = (Gone, NotFound, PermissionDenied, Conflict)
@@ -79,8 +81,7 @@ async def accept_submit(
         )
     await check_csrf(request, auth)
     try:
-        view = await inv.view_invite(uow, services.clock, data.token)
-        await inv.accept_invite(
+        membership = await inv.accept_invite(
             uow,
             services.clock,
             services.ids,
@@ -90,9 +91,9 @@ async def accept_submit(
         )
     except REFUSED as exc:
         return _refusal(exc)
+    workspace = await workspace_or_not_found(uow, membership.workspace_id)
     return message(
-        f"Welcome to {view.workspace.name}",
-        f"You joined {view.workspace.name} as {view.invite.role}.",
+        f"Welcome to {workspace.name}", f"You joined {workspace.name} as {membership.role}."
     )
 
 

@@ -29,8 +29,7 @@ from entrypoints.web.auth import Authenticated
 from entrypoints.web.ratelimits import enforce
 from saascore import invites as inv
 from saascore import workspaces as ws
-from saascore.audit import audit_page
-from saascore.models import Actor, AuditQuery, InviteView, Role
+from saascore.models import Actor, AuditQuery, InviteView, MemberView, Role
 from saascore.ports import UnitOfWork
 
 WorkspaceId = FromPath[str]
@@ -101,11 +100,18 @@ class WorkspaceController(Controller):
         uow: NamedDependency[UnitOfWork],
         services: NamedDependency[Services],
     ) -> MemberOut:
-        await ws.change_role(
-            uow, services.clock, services.ids, caller, workspace_id, user_id=user_id, role=data.role
+        membership = await ws.change_role(
+            uow,
+            services.clock,
+            services.ids,
+            caller,
+            workspace_id,
+            user_id=user_id,
+            role=data.role,
         )
-        members = await ws.list_members(uow, caller, workspace_id)
-        return MemberOut.of(next(m for m in members if m.user.id == user_id))
+        user = await uow.users.get(user_id)
+        assert user is not None  # a member's user row exists (foreign key)
+        return MemberOut.of(MemberView(membership, user))
 
     @delete("/members/{user_id:str}", status_code=204, summary="Remove a member")
     async def remove_member(
@@ -260,10 +266,10 @@ class WorkspaceController(Controller):
         before: FromQuery[int | None] = None,
         limit: FromQuery[int] = 50,
     ) -> AuditPageOut:
-        await ws.require_role(uow, caller, workspace_id, Role.ADMIN)
         size = max(1, min(limit, MAX_AUDIT_PAGE))
-        events = await audit_page(
+        events = await ws.read_audit_log(
             uow,
+            caller,
             AuditQuery(
                 workspace_id,
                 action=action,
