@@ -12,9 +12,11 @@ from functools import cached_property
 
 from attrs import define, field
 
+from adapters.billing import DisabledBillingGateway, StripeBillingGateway, StubBillingGateway
 from adapters.clock import SystemClock, UuidIds
 from adapters.email import SmtpConfig, SmtpEmailSender, StubEmailSender
 from adapters.memory import InMemoryDatabase
+from adapters.memory.billing import InMemoryBillingGateway
 from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.ratelimit import InMemoryRateLimiter
 from adapters.ratelimit import LimitsRateLimiter
@@ -24,9 +26,18 @@ from entrypoints.policies import Policies
 from entrypoints.settings import Settings
 from entrypoints.wakeup import Wakeup
 from saascore.auth import AuthPolicy
+from saascore.billing import BillingPolicy
 from saascore.invites import InvitePolicy
 from saascore.outbox import DeliveryPolicy
-from saascore.ports import Clock, EmailSender, Ids, RateLimiter, UnitOfWork, UnitOfWorkFactory
+from saascore.ports import (
+    BillingGateway,
+    Clock,
+    EmailSender,
+    Ids,
+    RateLimiter,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 Readiness = Callable[[], Awaitable[list[str]]]
 Closer = Callable[[], Awaitable[None]]
@@ -45,6 +56,7 @@ class Services:
     uow: UnitOfWorkFactory
     email: EmailSender
     limiter: RateLimiter
+    billing: BillingGateway = field(factory=DisabledBillingGateway)
     clock: Clock = field(factory=SystemClock)
     ids: Ids = field(factory=UuidIds)
     readiness: Readiness = _always_ready
@@ -64,10 +76,19 @@ class Services:
         )
 
     @cached_property
+    def billing_policy(self) -> BillingPolicy:
+        return BillingPolicy(
+            plans=self.settings.plans,
+            base_url=self.settings.base_url,
+            past_due_grace=timedelta(seconds=self.settings.billing_past_due_grace_seconds),
+        )
+
+    @cached_property
     def invite_policy(self) -> InvitePolicy:
         return InvitePolicy(
             base_url=self.settings.base_url,
             ttl=timedelta(seconds=self.settings.invite_ttl_seconds),
+            billing=self.billing_policy,
         )
 
     @cached_property
@@ -103,17 +124,35 @@ def email_sender(settings: Settings, clock: Clock) -> EmailSender:
     return StubEmailSender(clock=clock)
 
 
+def billing_gateway(settings: Settings, clock: Clock) -> BillingGateway:
+    """The billing adapter ``BILLING_BACKEND`` names."""
+    if settings.billing_backend == "stripe":
+        return StripeBillingGateway(
+            settings.stripe_secret_key,
+            settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base or None,
+            timeout=float(settings.stripe_timeout_seconds),
+        )
+    if settings.billing_backend == "none":
+        return DisabledBillingGateway()
+    return StubBillingGateway(
+        settings.base_url, webhook_secret=settings.stripe_webhook_secret, clock=clock
+    )
+
+
 def bootstrap(settings: Settings) -> Services:
     """Build the services ``settings`` asks for."""
     clock = SystemClock()
     limiter = LimitsRateLimiter(settings.rate_limit_storage_url)
     email = email_sender(settings, clock)
+    billing = billing_gateway(settings, clock)
     if settings.uses_memory_database:
         return Services(
             settings=settings,
             uow=InMemoryDatabase().unit_of_work,
             email=email,
             limiter=limiter,
+            billing=billing,
             clock=clock,
             closers=[limiter.aclose],
         )
@@ -133,6 +172,7 @@ def bootstrap(settings: Settings) -> Services:
         uow=unit_of_work,
         email=email,
         limiter=limiter,
+        billing=billing,
         clock=clock,
         readiness=readiness,
         closers=[engine.dispose, limiter.aclose],
@@ -149,12 +189,17 @@ def memory_services(
     """Services on in-memory adapters only: for unit tests and for users' own tests."""
     db = database or InMemoryDatabase()
     clock = clock or SystemClock()
+    settings = settings or Settings(
+        database_url="memory://", environment="test", email_backend="memory"
+    )
     return Services(
-        settings=settings
-        or Settings(database_url="memory://", environment="test", email_backend="memory"),
+        settings=settings,
         uow=db.unit_of_work,
         email=InMemoryEmailSender(),
         limiter=InMemoryRateLimiter(clock),
+        billing=InMemoryBillingGateway(
+            webhook_secret=settings.stripe_webhook_secret or "whsec_memory", clock=clock
+        ),
         clock=clock,
         ids=ids or UuidIds(),
     )

@@ -15,6 +15,7 @@ class Policies:
     login_link_per_ip: RateLimit
     confirm_per_ip: RateLimit
     invites_per_workspace: RateLimit
+    webhook_per_ip: RateLimit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policies:
@@ -38,5 +39,10 @@ class Policies:
                 "invites_workspace",
                 settings.invite_limit_per_workspace,
                 settings.invite_limit_window_minutes * 60,
+            ),
+            webhook_per_ip=RateLimit(
+                "webhook_ip",
+                settings.webhook_limit_per_ip,
+                settings.webhook_limit_window_minutes * 60,
             ),
         )

@@ -17,12 +17,14 @@ from dotenv import dotenv_values
 
 from adapters.ratelimit import SUPPORTED_SCHEMES
 from adapters.sql.engine import normalise_database_url
+from saascore.models import Plan
 
 Environment = Literal["development", "test", "production"]
 EmailBackend = Literal["stub", "smtp", "memory"]
 SmtpTls = Literal["starttls", "tls", "none"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["auto", "json", "console"]
+BillingBackend = Literal["stub", "stripe", "none", "memory"]
 
 # Public on purpose: anyone may read it, so production refuses to start with it.
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
@@ -71,6 +73,16 @@ class Settings:
     login_link_limit_window_minutes: int = 15
     confirm_limit_per_ip: int = 30
     confirm_limit_window_minutes: int = 15
+    # Billing
+    billing_backend: BillingBackend = "stub"
+    billing_plans: str = "free::5,pro:price_pro_monthly:25,business:price_business_monthly:"
+    billing_past_due_grace_seconds: int = 7 * 24 * 3600
+    stripe_secret_key: str = field(default="", repr=False)
+    stripe_webhook_secret: str = field(default="", repr=False)
+    stripe_api_base: str = ""
+    stripe_timeout_seconds: int = 10
+    webhook_limit_per_ip: int = 600
+    webhook_limit_window_minutes: int = 1
 
     @property
     def is_production(self) -> bool:
@@ -91,11 +103,17 @@ class Settings:
         return self.base_url.startswith("https://")
 
     @property
+    def plans(self) -> tuple[Plan, ...]:
+        return parse_plans(self.billing_plans)
+
+    @property
     def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return _networks(self.trusted_proxies)
 
 
-SECRET_FIELDS = frozenset({"secret_key", "smtp_password"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "smtp_password", "stripe_secret_key", "stripe_webhook_secret"}
+)
 
 
 class SettingsError(Exception):
@@ -173,6 +191,56 @@ def _email_backend(value: str, values: Mapping[str, Any]) -> str:
     return value
 
 
+def parse_plans(value: str) -> tuple[Plan, ...]:
+    """``name:price_id:seats`` entries, comma-separated; the first is the free plan (no price
+    id); an empty seat count means no limit. ``ValueError`` names what is wrong."""
+    plans: list[Plan] = []
+    for entry in (e.strip() for e in value.split(",") if e.strip()):
+        parts = entry.split(":")
+        if len(parts) != 3 or not parts[0]:
+            raise ValueError(f"{entry!r} is not name:price_id:seats")
+        name, price, seats = (p.strip() for p in parts)
+        if seats and not (seats.isdigit() and int(seats) >= 1):
+            raise ValueError(f"{name}: seats must be a whole number of 1 or more, or empty")
+        if any(p.name == name for p in plans):
+            raise ValueError(f"{name} is listed twice")
+        plans.append(
+            Plan(name=name, price_id=price or None, seat_limit=int(seats) if seats else None)
+        )
+    if not plans or not plans[0].is_free:
+        raise ValueError("the first plan must be the free one, with no price id, e.g. free::5")
+    if any(p.is_free for p in plans[1:]):
+        raise ValueError("only the first plan may be free; give the others a Stripe price id")
+    return tuple(plans)
+
+
+def _billing_plans(value: str, _: Mapping[str, Any]) -> str:
+    parse_plans(value)
+    return value
+
+
+def _billing_backend(value: str, values: Mapping[str, Any]) -> str:
+    if values.get("environment") == "production" and value in ("stub", "memory"):
+        raise ValueError(
+            f"{value!r} lets anyone 'pay' without paying; production needs BILLING_BACKEND=stripe "
+            "(or none for a free-only service)"
+        )
+    return value
+
+
+def _needed_for_stripe(hint: str) -> Callable[[str, Mapping[str, Any]], str]:
+    def check(value: str, values: Mapping[str, Any]) -> str:
+        if values.get("billing_backend") == "stripe" and not value:
+            raise ValueError(f"required when BILLING_BACKEND=stripe: {hint}")
+        return value
+
+    return check
+
+
+def _optional_url(value: str, _: Mapping[str, Any]) -> str:
+    return _base_url(value, _) if value else value
+
+
 def _rate_limit_storage(value: str, _: Mapping[str, Any]) -> str:
     scheme = value.removeprefix("async+").split("://", 1)[0]
     if "://" not in value or scheme not in SUPPORTED_SCHEMES:
@@ -189,6 +257,13 @@ _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
     "trusted_proxies": _trusted_proxies,
     "email_backend": _email_backend,
     "rate_limit_storage_url": _rate_limit_storage,
+    "billing_backend": _billing_backend,
+    "billing_plans": _billing_plans,
+    "stripe_secret_key": _needed_for_stripe("the secret API key (sk_live_... or sk_test_...)"),
+    "stripe_webhook_secret": _needed_for_stripe(
+        "the signing secret of the webhook endpoint (whsec_...)"
+    ),
+    "stripe_api_base": _optional_url,
     **dict.fromkeys(
         (
             "login_link_ttl_seconds",
@@ -207,6 +282,10 @@ _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
             "invite_limit_per_workspace",
             "invite_limit_window_minutes",
             "confirm_limit_window_minutes",
+            "billing_past_due_grace_seconds",
+            "stripe_timeout_seconds",
+            "webhook_limit_per_ip",
+            "webhook_limit_window_minutes",
         ),
         _positive,
     ),

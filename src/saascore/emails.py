@@ -58,3 +58,17 @@ def invite_email(
 
 def account_disabled_email(to: str, base_url: str) -> EmailMessage:
     return render(to, "Sign-in attempt", "account_disabled", base_url=base_url)
+
+
+def payment_failed_email(
+    to: str, workspace: str, plan: str, grace_ends: str, billing_url: str
+) -> EmailMessage:
+    return render(
+        to,
+        f"Payment failed for {workspace}",
+        "payment_failed",
+        workspace=workspace,
+        plan=plan,
+        grace_ends=grace_ends,
+        billing_url=billing_url,
+    )

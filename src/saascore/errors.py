@@ -21,7 +21,8 @@ of every class is stable and machine-readable, so clients can branch on it.
     │   ├── DatabaseUnavailable
     │   ├── DeliveryFailed
     │   └── BillingUnavailable
-    └── BillingNotConfigured
+    ├── BillingNotConfigured
+    └── WebhookRejected               a billing webhook with a bad or stale signature
 """
 
 from __future__ import annotations
@@ -156,3 +157,9 @@ class BillingNotConfigured(SaasCoreError):
     """Billing is not configured for this installation."""
 
     code = "billing_not_configured"
+
+
+class WebhookRejected(SaasCoreError):
+    """A webhook whose signature is missing, wrong or too old, or whose body is not an event."""
+
+    code = "invalid_webhook"

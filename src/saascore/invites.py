@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from attrs import frozen
+from attrs import field, frozen
 
 from saascore.audit import record
 from saascore.auth import hash_token, new_token
+from saascore.billing import BillingPolicy, ensure_seat
 from saascore.emails import invite_email
 from saascore.errors import Conflict, InviteGone, NotFound, PermissionDenied
 from saascore.models import Actor, Invite, InviteStatus, InviteView, Membership, Role, User
@@ -37,6 +38,7 @@ from saascore.workspaces import require_role, workspace_or_not_found
 class InvitePolicy:
     base_url: str
     ttl: timedelta = timedelta(days=7)
+    billing: BillingPolicy = field(factory=BillingPolicy)  # its plans' seat limits
 
 
 @frozen
@@ -116,6 +118,8 @@ async def create_invite(
         if existing.state_at(clock.now()) is not InviteStatus.EXPIRED:
             raise Conflict("that address already has a pending invite: resend it instead")
         await uow.invites.respond(existing.id, InviteStatus.EXPIRED, clock.now())
+    await uow.workspaces.lock(workspace_id)  # seats are counted under the lock
+    await ensure_seat(uow, policy.billing, clock.now(), workspace_id, count_invites=True)
     issued = await _issue(uow, clock, ids, policy, actor, workspace_id, email, role)
     await record(
         uow,
@@ -214,9 +218,16 @@ async def view_invite(uow: UnitOfWork, clock: Clock, token: str) -> InviteView:
 
 
 async def accept_invite(
-    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User, token: str
+    uow: UnitOfWork,
+    clock: Clock,
+    ids: Ids,
+    policy: InvitePolicy,
+    actor: Actor,
+    user: User,
+    token: str,
 ) -> Membership:
-    """Join the workspace as the invited role, if ``user`` is the invited address."""
+    """Join the workspace as the invited role, if ``user`` is the invited address and the
+    plan has a seat for them."""
     view = await view_invite(uow, clock, token)
     invite = view.invite
     if normalise_email(user.email) != invite.email:
@@ -225,6 +236,8 @@ async def accept_invite(
         )
     if await uow.memberships.get(invite.workspace_id, user.id) is not None:
         raise Conflict("you are already a member of this workspace")
+    await uow.workspaces.lock(invite.workspace_id)  # seats are counted under the lock
+    await ensure_seat(uow, policy.billing, clock.now(), invite.workspace_id, count_invites=False)
     now = clock.now()
     if not await uow.invites.respond(invite.id, InviteStatus.ACCEPTED, now):
         raise InviteGone("this invite was already used")

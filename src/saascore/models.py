@@ -267,3 +267,143 @@ class ChainHead:
 
     last_seq: int
     last_hash: str
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """A subscription's status exactly as the billing provider (Stripe) names it."""
+
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    UNPAID = "unpaid"
+    CANCELED = "canceled"
+    PAUSED = "paused"
+
+    @property
+    def is_final(self) -> bool:
+        """A subscription in a final status never comes back; a new one would get a new id."""
+        return self in (SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED)
+
+    @property
+    def is_live(self) -> bool:
+        """Still a subscription the customer manages (in the portal), not a finished one."""
+        return not self.is_final
+
+
+@frozen
+class Plan:
+    """What a workspace may use. ``price_id`` is None for the free plan; ``seat_limit`` None
+    means no limit."""
+
+    name: str
+    price_id: str | None
+    seat_limit: int | None
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_id is None
+
+
+@frozen
+class SubscriptionSnapshot:
+    """A subscription as the billing provider reports it, at ``as_of``."""
+
+    subscription_id: str
+    customer_id: str
+    status: SubscriptionStatus
+    price_id: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    collection_paused: bool = False
+    workspace_id: str | None = None  # from the subscription's metadata, when present
+
+
+@define
+class Subscription:
+    """A workspace's billing record: its customer and, once it has paid, its subscription.
+
+    ``event_at`` is the creation time of the newest provider event applied; an older event
+    never rolls the record back. ``past_due_since`` starts the grace period.
+    """
+
+    workspace_id: str
+    customer_id: str
+    subscription_id: str | None = None
+    status: SubscriptionStatus | None = None
+    price_id: str | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    collection_paused: bool = False
+    event_at: datetime | None = None
+    past_due_since: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.subscription_id is not None and (
+            self.status is not None and self.status.is_live
+        )
+
+
+@frozen
+class BillingEvent:
+    """One provider event, parsed. ``subscription`` is the event's own copy of the
+    subscription when it carries one; ``workspace_id`` comes from the checkout's client
+    reference or the subscription's metadata."""
+
+    id: str
+    type: str
+    created_at: datetime
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    workspace_id: str | None = None
+    subscription: SubscriptionSnapshot | None = None
+    payload: Mapping[str, Any] = field(factory=lambda: MappingProxyType({}))
+
+
+class LedgerOutcome(enum.StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"  # older than what was already applied: recorded, changed nothing
+    IGNORED = "ignored"  # a type saascore does not use, or for no known workspace
+
+
+@frozen
+class LedgerEntry:
+    """A provider event saascore has handled: each event id is recorded once."""
+
+    event_id: str
+    type: str
+    created_at: datetime
+    received_at: datetime
+    outcome: LedgerOutcome
+    workspace_id: str | None = None
+    subscription_id: str | None = None
+
+
+@frozen
+class CheckoutStart:
+    """Where to send the owner: the provider's checkout, or its portal when the workspace
+    already has a live subscription."""
+
+    url: str
+    kind: str  # "checkout" or "portal"
+
+
+@frozen
+class BillingView:
+    """A workspace's billing at a glance."""
+
+    workspace_id: str
+    plan: Plan
+    status: SubscriptionStatus | None
+    entitled: bool
+    seats_used: int
+    seat_limit: int | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    collection_paused: bool
+    grace_ends_at: datetime | None
+    customer_id: str | None
+    subscription_id: str | None

@@ -14,10 +14,12 @@ from typing import Protocol, Self, runtime_checkable
 from saascore.models import (
     AuditEvent,
     AuditQuery,
+    BillingEvent,
     ChainHead,
     EmailMessage,
     Invite,
     InviteStatus,
+    LedgerEntry,
     LoginLink,
     Membership,
     MemberView,
@@ -27,6 +29,8 @@ from saascore.models import (
     RateLimit,
     Role,
     Session,
+    Subscription,
+    SubscriptionSnapshot,
     User,
     Workspace,
     WorkspaceSummary,
@@ -291,6 +295,81 @@ class Outbox(Protocol):
         """Return the newest messages first."""
 
 
+class SubscriptionRepository(Protocol):
+    """Each workspace's billing record (at most one per workspace)."""
+
+    async def get(self, workspace_id: str) -> Subscription | None:
+        """Return the workspace's record, or ``None`` (it has never started a checkout)."""
+
+    async def get_by_customer(self, customer_id: str) -> Subscription | None: ...
+
+    async def get_by_subscription(self, subscription_id: str) -> Subscription | None: ...
+
+    async def save(self, subscription: Subscription) -> None:
+        """Insert or replace the workspace's record."""
+
+    async def list(self) -> Sequence[Subscription]:
+        """Every record, by workspace id."""
+
+
+class BillingLedger(Protocol):
+    """Every provider event handled, recorded once by its id."""
+
+    async def record(self, entry: LedgerEntry) -> bool:
+        """Record ``entry``; ``False`` (and nothing written) when its id is already there."""
+
+    async def get(self, event_id: str) -> LedgerEntry | None: ...
+
+    async def list(self, *, limit: int = 50) -> Sequence[LedgerEntry]:
+        """The newest entries first."""
+
+
+class BillingGateway(Protocol):
+    """The billing provider (Stripe). Every call may raise ``BillingUnavailable``."""
+
+    async def create_customer(
+        self, *, workspace_id: str, name: str, email: str, idempotency_key: str
+    ) -> str:
+        """Create a customer for the workspace and return its id."""
+
+    async def start_checkout(
+        self,
+        *,
+        customer_id: str,
+        workspace_id: str,
+        price_id: str,
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> str:
+        """Start a subscription-mode checkout; return the URL to send the owner to."""
+
+    async def open_portal(self, *, customer_id: str, return_url: str) -> str:
+        """Return the URL of the customer's self-service portal."""
+
+    async def fetch_subscription(self, subscription_id: str) -> SubscriptionSnapshot | None:
+        """The subscription as the provider has it now, or ``None`` if it knows no such id."""
+
+    async def list_events(
+        self, *, since: datetime | None = None, limit: int = 100
+    ) -> Sequence[BillingEvent]:
+        """The provider's recent events, oldest first, created at or after ``since``."""
+
+    async def get_event(self, event_id: str) -> BillingEvent | None: ...
+
+    async def pause_collection(self, subscription_id: str) -> SubscriptionSnapshot | None:
+        """Stop collecting payments; ``None`` if the provider knows no such subscription."""
+
+    async def resume_collection(self, subscription_id: str) -> SubscriptionSnapshot | None: ...
+
+    async def cancel(self, subscription_id: str) -> SubscriptionSnapshot | None:
+        """Cancel now (an already canceled subscription stays canceled)."""
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> BillingEvent:
+        """Verify the signature over the exact bytes and parse the event; ``WebhookRejected``
+        when the signature is missing, wrong or too old, or the body is not an event."""
+
+
 @runtime_checkable  # web frameworks check dependency types with isinstance()
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is kept unless ``commit`` is awaited.
@@ -322,6 +401,12 @@ class UnitOfWork(Protocol):
 
     @property
     def invites(self) -> InviteRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def billing_ledger(self) -> BillingLedger: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -26,6 +26,7 @@ PRODUCTION = {
     "SECRET_KEY": "p" * 40,
     "EMAIL_BACKEND": "smtp",
     "SMTP_HOST": "127.0.0.1",
+    "BILLING_BACKEND": "none",
 }
 
 

@@ -132,6 +132,7 @@ class Invitations(SideBySide):
                 uow,
                 s.clock,
                 s.ids,
+                s.invite_policy,
                 self._actor(who),
                 self.users[who],
                 self._token(i, n),

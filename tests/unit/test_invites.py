@@ -71,7 +71,7 @@ async def invite(
 async def accept(world: World, user: User, token: str) -> object:
     s = world.services
     return await world.run(
-        lambda uow: inv.accept_invite(uow, s.clock, s.ids, as_(user), user, token)
+        lambda uow: inv.accept_invite(uow, s.clock, s.ids, s.invite_policy, as_(user), user, token)
     )
 
 

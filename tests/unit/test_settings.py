@@ -14,6 +14,7 @@ PRODUCTION = {
     "SECRET_KEY": GOOD_SECRET,
     "EMAIL_BACKEND": "smtp",
     "SMTP_HOST": "smtp.example.com",
+    "BILLING_BACKEND": "none",
 }
 
 

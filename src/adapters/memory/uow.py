@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -25,6 +25,7 @@ from saascore.models import (
     ChainHead,
     Invite,
     InviteStatus,
+    LedgerEntry,
     LoginLink,
     Membership,
     MemberView,
@@ -33,6 +34,7 @@ from saascore.models import (
     OutboxStatus,
     Role,
     Session,
+    Subscription,
     User,
     Workspace,
     WorkspaceSummary,
@@ -49,6 +51,8 @@ class _State:
     sessions: dict[str, Session] = field(factory=dict)
     outbox: dict[str, OutboxMessage] = field(factory=dict)
     invites: dict[str, Invite] = field(factory=dict)
+    subscriptions: dict[str, Subscription] = field(factory=dict)
+    ledger: dict[str, LedgerEntry] = field(factory=dict)
     heads: dict[str | None, ChainHead] = field(factory=dict)
 
     def copy(self) -> _State:
@@ -62,6 +66,8 @@ class _State:
             sessions={k: evolve(v) for k, v in self.sessions.items()},
             outbox={k: evolve(v) for k, v in self.outbox.items()},
             invites={k: evolve(v) for k, v in self.invites.items()},
+            subscriptions={k: evolve(v) for k, v in self.subscriptions.items()},
+            ledger=dict(self.ledger),
             heads=dict(self.heads),
         )
 
@@ -157,6 +163,7 @@ class InMemoryWorkspaceRepository:
             del self._s.invites[invite_id]
         for key in [k for k in self._s.memberships if k[0] == workspace_id]:
             del self._s.memberships[key]
+        self._s.subscriptions.pop(workspace_id, None)
 
     async def list_for_user(self, user_id: str) -> Sequence[WorkspaceSummary]:
         summaries = [
@@ -462,6 +469,62 @@ class InMemoryOutbox:
         return [evolve(m) for m in newest[:limit]]
 
 
+class InMemorySubscriptionRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def get(self, workspace_id: str) -> Subscription | None:
+        found = self._s.subscriptions.get(workspace_id)
+        return evolve(found) if found else None
+
+    async def get_by_customer(self, customer_id: str) -> Subscription | None:
+        return self._find(lambda s: s.customer_id == customer_id)
+
+    async def get_by_subscription(self, subscription_id: str) -> Subscription | None:
+        return self._find(lambda s: s.subscription_id == subscription_id)
+
+    def _find(self, match: Callable[[Subscription], bool]) -> Subscription | None:
+        found = next((s for s in self._s.subscriptions.values() if match(s)), None)
+        return evolve(found) if found else None
+
+    async def save(self, subscription: Subscription) -> None:
+        if subscription.workspace_id not in self._s.workspaces:
+            raise Conflict("no such workspace")
+        for other in self._s.subscriptions.values():
+            if other.workspace_id != subscription.workspace_id and (
+                other.customer_id == subscription.customer_id
+                or (
+                    subscription.subscription_id
+                    and other.subscription_id == subscription.subscription_id
+                )
+            ):
+                raise Conflict("that customer or subscription belongs to another workspace")
+        self._s.subscriptions[subscription.workspace_id] = evolve(subscription)
+
+    async def list(self) -> Sequence[Subscription]:
+        return [evolve(s) for _, s in sorted(self._s.subscriptions.items())]
+
+
+class InMemoryBillingLedger:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    async def record(self, entry: LedgerEntry) -> bool:
+        if entry.event_id in self._s.ledger:
+            return False
+        self._s.ledger[entry.event_id] = entry
+        return True
+
+    async def get(self, event_id: str) -> LedgerEntry | None:
+        return self._s.ledger.get(event_id)
+
+    async def list(self, *, limit: int = 50) -> Sequence[LedgerEntry]:
+        newest = sorted(
+            self._s.ledger.values(), key=lambda e: (e.received_at, e.created_at), reverse=True
+        )
+        return newest[:limit]
+
+
 class InMemoryUnitOfWork:
     """A unit of work over an ``InMemoryDatabase``; see the module docstring."""
 
@@ -479,6 +542,8 @@ class InMemoryUnitOfWork:
         self.sessions = InMemorySessionRepository(state)
         self.outbox = InMemoryOutbox(state)
         self.invites = InMemoryInviteRepository(state)
+        self.subscriptions = InMemorySubscriptionRepository(state)
+        self.billing_ledger = InMemoryBillingLedger(state)
 
     async def __aenter__(self) -> Self:
         await self._db.lock.acquire()

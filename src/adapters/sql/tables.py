@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -208,4 +209,58 @@ invites = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
+)
+
+SUBSCRIPTION_STATUSES = (
+    "trialing",
+    "active",
+    "past_due",
+    "incomplete",
+    "incomplete_expired",
+    "unpaid",
+    "canceled",
+    "paused",
+)
+
+# One billing record per workspace: its provider customer and, once paid, its subscription.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column(
+        "workspace_id",
+        ID,
+        ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("customer_id", String(255), nullable=False, unique=True),
+    Column("subscription_id", String(255), nullable=True, unique=True),
+    Column("status", String(32), nullable=True),
+    Column("price_id", String(255), nullable=True),
+    Column("current_period_end", UTCDateTime(), nullable=True),
+    Column("cancel_at_period_end", Boolean(), nullable=False),
+    Column("collection_paused", Boolean(), nullable=False),
+    Column("event_at", UTCDateTime(), nullable=True),
+    Column("past_due_since", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=True),
+    CheckConstraint(
+        "status IS NULL OR status IN ('trialing', 'active', 'past_due', 'incomplete', "
+        "'incomplete_expired', 'unpaid', 'canceled', 'paused')",
+        name="status",
+    ),
+)
+
+# Every provider event handled, once: the primary key turns a duplicate into a no-op.
+# No foreign key to workspaces: the ledger outlives a deleted workspace.
+billing_events = Table(
+    "billing_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("workspace_id", ID, nullable=True),
+    Column("subscription_id", String(255), nullable=True),
+    CheckConstraint("outcome IN ('applied', 'stale', 'ignored')", name="outcome"),
+    Index(None, "received_at"),
 )

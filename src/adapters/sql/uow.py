@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.base import SqlRepository
+from adapters.sql.billing import SqlBillingLedger, SqlSubscriptionRepository
 from adapters.sql.invites import SqlInviteRepository
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.signin import SqlLoginLinkRepository, SqlSessionRepository
@@ -268,6 +269,8 @@ class SqlUnitOfWork:
         self.sessions = SqlSessionRepository(self)
         self.outbox = SqlOutbox(self)
         self.invites = SqlInviteRepository(self)
+        self.subscriptions = SqlSubscriptionRepository(self)
+        self.billing_ledger = SqlBillingLedger(self)
 
     @property
     def dialect_name(self) -> str:

@@ -22,6 +22,7 @@ EXIT_CODES: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.BillingNotConfigured, 11),
     (errors.NotAuthenticated, 12),
     (errors.Gone, 13),
+    (errors.WebhookRejected, 15),
 )
 
 

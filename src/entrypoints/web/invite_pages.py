@@ -85,6 +85,7 @@ async def accept_submit(
             uow,
             services.clock,
             services.ids,
+            services.invite_policy,
             actor_of(request, services, auth.user.id),
             auth.user,
             data.token,

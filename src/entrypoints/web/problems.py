@@ -37,6 +37,7 @@ STATUS_FOR: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.TokenInvalid, 400),
     (errors.ExternalServiceError, 503),
     (errors.BillingNotConfigured, 501),
+    (errors.WebhookRejected, 400),
 )
 
 # Codes for errors Litestar raises itself (routing, parsing, auth).

@@ -47,6 +47,7 @@ class InvitationsController(Controller):
             uow,
             services.clock,
             services.ids,
+            services.invite_policy,
             caller,
             auth.user,
             data.token,
