@@ -1,9 +1,11 @@
 """Demo data: deterministic and idempotent.
 
-``founder@example.com`` owns "Acme Inc" and "Demo Studio"; teammates hold admin and member
-roles, and one of them belongs to Demo Studio only; two invites are pending (one of them
-expired), and every change is in the audit trail. Running the seed again adds nothing:
-every row is looked up first, and ids come from a fixed namespace.
+``founder@example.com`` owns "Acme Inc", "Demo Studio" and "Initech"; teammates hold admin
+and member roles, and one of them belongs to Demo Studio only; two invites are pending (one
+of them expired), and every change is in the audit trail. Billing is offline and mixed:
+Acme Inc is on the free plan (upgrade it through the stub checkout), Demo Studio pays for
+Pro, and Initech's Pro payment has failed (past due, in its grace period). Running the seed
+again adds nothing: every row is looked up first, and ids come from a fixed namespace.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from attrs import frozen
 from adapters.clock import SequentialIds
 from saascore.audit import record
 from saascore.auth import hash_token, new_token
-from saascore.models import Actor, Invite, Role
+from saascore.models import Actor, Invite, Role, Subscription, SubscriptionStatus
 from saascore.ports import Clock, UnitOfWork
 from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace, slugify
@@ -33,6 +35,13 @@ USERS: tuple[tuple[str, str], ...] = (
 WORKSPACES: tuple[tuple[str, tuple[tuple[str, Role], ...]], ...] = (
     ("Acme Inc", (("ada@example.com", Role.ADMIN), ("max@example.com", Role.MEMBER))),
     ("Demo Studio", (("dana@example.com", Role.MEMBER),)),
+    ("Initech", (("max@example.com", Role.MEMBER),)),
+)
+
+# Billing: workspace -> (status, price id, days the payment has been past due).
+SUBSCRIPTIONS: tuple[tuple[str, SubscriptionStatus, str, int], ...] = (
+    ("Demo Studio", SubscriptionStatus.ACTIVE, "price_pro_monthly", 0),
+    ("Initech", SubscriptionStatus.PAST_DUE, "price_pro_monthly", 2),
 )
 
 
@@ -50,10 +59,13 @@ class SeedReport:
     workspaces: int
     memberships: int
     invites: int = 0
+    subscriptions: int = 0
 
     @property
     def created_anything(self) -> bool:
-        return bool(self.users or self.workspaces or self.memberships or self.invites)
+        return bool(
+            self.users or self.workspaces or self.memberships or self.invites or self.subscriptions
+        )
 
 
 async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
@@ -84,7 +96,43 @@ async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
                 )
                 new_members += 1
     new_invites = await _seed_invites(uow, clock, user_ids[FOUNDER])
-    return SeedReport(new_users, new_workspaces, new_members, new_invites)
+    new_subscriptions = await _seed_subscriptions(uow, clock)
+    return SeedReport(new_users, new_workspaces, new_members, new_invites, new_subscriptions)
+
+
+async def _seed_subscriptions(uow: UnitOfWork, clock: Clock) -> int:
+    """Billing records as a Stripe webhook would have left them; no provider is called."""
+    created = 0
+    now = clock.now()
+    for name, status, price_id, days_past_due in SUBSCRIPTIONS:
+        workspace = await uow.workspaces.get_by_slug(slugify(name))
+        if workspace is None or await uow.subscriptions.get(workspace.id) is not None:
+            continue
+        slug = workspace.slug
+        subscription = Subscription(
+            workspace_id=workspace.id,
+            customer_id=f"cus_demo_{slug}",
+            subscription_id=f"sub_demo_{slug}",
+            status=status,
+            price_id=price_id,
+            current_period_end=now + timedelta(days=30 - days_past_due),
+            event_at=now,
+            past_due_since=now - timedelta(days=days_past_due) if days_past_due else None,
+            updated_at=now,
+        )
+        await uow.subscriptions.save(subscription)
+        await record(
+            uow,
+            clock,
+            SequentialIds(f"seed/subscription/{slug}"),
+            Actor.system(),
+            "billing.subscription_updated",
+            workspace_id=workspace.id,
+            target=subscription.subscription_id,
+            data={"seed": True, "changes": {"status": [None, str(status)]}},
+        )
+        created += 1
+    return created
 
 
 async def _seed_invites(uow: UnitOfWork, clock: Clock, founder_id: str) -> int:

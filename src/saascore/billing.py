@@ -63,6 +63,7 @@ HANDLED_EVENTS = SUBSCRIPTION_EVENTS | {
     "invoice.paid",
     "invoice.payment_failed",
 }
+REPLAY_LIMIT = 10_000  # events per replay; Stripe keeps 30 days of them
 ENTITLING = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE})
 
 
@@ -617,7 +618,7 @@ async def replay_events(
             raise NotFound(f"the billing provider has no event {event_id}")
         events: Sequence[BillingEvent] = [event]
     else:
-        events = await gateway.list_events(since=since)
+        events = await gateway.list_events(since=since, limit=REPLAY_LIMIT)
     return [Replayed(e, await receive_event(uows, clock, ids, policy, gateway, e)) for e in events]
 
 
@@ -676,12 +677,10 @@ async def delete_workspace(
     async with uows() as uow:
         await require_role(uow, actor, workspace_id, Role.OWNER)
         sub = await uow.subscriptions.get(workspace_id)
-    canceled = None
-    if sub is not None and sub.is_live and sub.subscription_id is not None:
-        await gateway.cancel(sub.subscription_id)
-        canceled = sub.subscription_id
+    live = sub.subscription_id if sub is not None and sub.is_live else None
+    at_provider = await gateway.cancel(live) if live else None
     async with uows() as uow:
-        if canceled is not None:
+        if live:
             await record(
                 uow,
                 clock,
@@ -689,8 +688,11 @@ async def delete_workspace(
                 actor,
                 "billing.subscription_canceled",
                 workspace_id=workspace_id,
-                target=canceled,
-                data={"reason": "workspace deleted"},
+                target=live,
+                data={
+                    "reason": "workspace deleted",
+                    "provider": "canceled" if at_provider else "unknown to the provider",
+                },
             )
         await workspaces.delete_workspace(uow, clock, ids, actor, workspace_id)
         await uow.commit()

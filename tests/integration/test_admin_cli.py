@@ -206,6 +206,7 @@ class TestWorkspaces:
         still_there = run(url, "workspaces", "show", "acme-inc")
         typed = run(url, "workspaces", "delete", "acme-inc", input="acme-inc\n")
         with_yes = run(url, "workspaces", "delete", "demo-studio", "--yes")
+        run(url, "workspaces", "delete", "initech", "--yes")
 
         assert (1, 0) == (refused.exit_code, still_there.exit_code)
         assert "nothing deleted" in refused.stderr
@@ -405,7 +406,7 @@ class TestAuditVerify:
         result = run(url, "audit", "verify")
         one = run(url, "audit", "verify", "--workspace", "acme-inc")
 
-        assert (0, "ok: 4 chains verified\n") == (result.exit_code, result.output)
+        assert (0, "ok: 5 chains verified\n") == (result.exit_code, result.output)
         assert (0, "ok: 1 chains verified\n") == (one.exit_code, one.output)
 
     def test_a_changed_row_is_named_by_workspace_and_seq(self, url: str) -> None:
@@ -419,7 +420,7 @@ class TestAuditVerify:
 
         assert 14 == result.exit_code
         assert f"acme-inc: event #{seq}: this event was changed\n" == result.stdout
-        assert "1 of 4 chains broken" in result.stderr
+        assert "1 of 5 chains broken" in result.stderr
         assert "Traceback" not in result.output
         assert 14 == run(url, "audit", "verify", "--workspace", "acme-inc").exit_code
         assert 0 == run(url, "audit", "verify", "--workspace", "demo-studio").exit_code

@@ -78,9 +78,9 @@ class TestDb:
         current = run(empty_url, "db", "current")
         history = run(empty_url, "db", "history")
 
-        assert (0, "database at 0003 (head)\n") == (upgraded.exit_code, upgraded.output)
-        assert "0003 (head)\n" == current.output
-        assert history.output.startswith("0003  invites, disabled users")
+        assert (0, "database at 0004 (head)\n") == (upgraded.exit_code, upgraded.output)
+        assert "0004 (head)\n" == current.output
+        assert history.output.startswith("0004  billing: a subscription record")
 
     def test_downgrade_asks_unless_told_yes(self, empty_url: str) -> None:
         """Downgrading drops data, so it wants confirmation; --yes gives it."""
@@ -102,14 +102,22 @@ class TestDb:
         counts = row_counts(empty_url)
         second = run(empty_url, "db", "seed")
 
-        assert "seeded 4 users, 2 workspaces, 3 memberships, 2 invites\n" == first.output
+        assert (
+            "seeded 4 users, 3 workspaces, 4 memberships, 2 invites, 2 subscriptions\n"
+            == first.output
+        )
         assert "demo data already present; nothing to do\n" == second.output
         assert counts == row_counts(empty_url)
-        assert {"users": 4, "workspaces": 2, "memberships": 5, "invites": 2, "outbox": 0} == {
-            k: v
-            for k, v in counts.items()
-            if k in ("users", "workspaces", "memberships", "invites", "outbox")
+        expected = {
+            "users": 4,
+            "workspaces": 3,
+            "memberships": 7,
+            "invites": 2,
+            "outbox": 0,
+            "subscriptions": 2,
+            "billing_events": 0,
         }
+        assert expected == {k: v for k, v in counts.items() if k in expected}
 
     def test_seed_refuses_production_without_force(self, empty_url: str) -> None:
         """Demo data never lands in production by accident."""
@@ -140,7 +148,7 @@ class TestAdminCommands:
         shown = json.loads(run(empty_url, "workspaces", "show", "acme-inc", "--json").output)
         users = json.loads(run(empty_url, "users", "list", "--json").output)
 
-        assert ["Acme Inc", "Demo Studio"] == [
+        assert ["Acme Inc", "Demo Studio", "Initech"] == [
             line.split("  ")[0] for line in listed.output.splitlines()[1:]
         ]
         assert {

@@ -83,7 +83,7 @@ class TestDevServer:
             text=True,
             check=True,
         )
-        assert ["Acme Inc", "Demo Studio"] == [
+        assert ["Acme Inc", "Demo Studio", "Initech"] == [
             line.split("  ")[0] for line in listed.stdout.splitlines()[1:]
         ]
 

@@ -31,6 +31,7 @@ from saascore.models import Actor, EmailMessage, Role
 from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace
 from tests.integration.test_signin_http import PEER, SignedIn, Site, serving, token_in
+from tests.support import UNLIMITED_PLANS
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 OWNER = "founder@example.com"
@@ -311,6 +312,7 @@ MADE_UP_IDS = dict.fromkeys(("target", "co_owner", "member_invite", "owner_invit
 
 
 def settings_on(database_url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("billing_plans", UNLIMITED_PLANS)
     return Settings(
         database_url=database_url, environment="test", email_backend="memory", **overrides
     )

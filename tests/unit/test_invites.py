@@ -306,7 +306,13 @@ class TestSeed:
         first = await world.run(lambda uow: seed_demo_data(uow, s.clock))
         second = await world.run(lambda uow: seed_demo_data(uow, s.clock))
 
-        assert (4, 2, 3, 2) == (first.users, first.workspaces, first.memberships, first.invites)
+        assert (4, 3, 4, 2, 2) == (
+            first.users,
+            first.workspaces,
+            first.memberships,
+            first.invites,
+            first.subscriptions,
+        )
         assert not second.created_anything
         chains = await world.run(lambda uow: uow.audit.chains())
         for chain in chains:

@@ -130,8 +130,11 @@ class StripeBillingGateway:
             if not page.has_more or not page.data:
                 break
             params["starting_after"] = page.data[-1].id
-        # Stripe lists newest first; events are applied oldest first.
-        return sorted(events[:limit], key=lambda e: e.created_at)
+        # Stripe lists newest first; events are applied oldest first. Reversing (not only
+        # sorting by time, which is stable) also keeps events of one second in order.
+        oldest_first = events[:limit][::-1]
+        oldest_first.sort(key=lambda e: e.created_at)
+        return oldest_first
 
     async def get_event(self, event_id: str) -> BillingEvent | None:
         found = await self._maybe(self._v1.events.retrieve_async(event_id))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
+from urllib.parse import urlencode
 
 from adapters.billing.events import (
     parse_event,
@@ -24,7 +25,7 @@ from adapters.billing.events import (
 )
 from adapters.clock import SystemClock
 from saascore.errors import BillingUnavailable, NotFound
-from saascore.models import BillingEvent, SubscriptionSnapshot, SubscriptionStatus
+from saascore.models import BillingEvent, Subscription, SubscriptionSnapshot, SubscriptionStatus
 from saascore.ports import Clock
 
 PERIOD = timedelta(days=30)
@@ -132,6 +133,41 @@ class InMemoryBillingGateway:
             events.append(self._emit("customer.subscription.updated", subscription))
         return events
 
+    def adopt(self, record: Subscription) -> None:
+        """Know a stored billing record's customer and subscription (the stub keeps its state
+        in memory, so the app hands it what the database holds when it starts)."""
+        self.customers.setdefault(
+            record.customer_id,
+            {"id": record.customer_id, "metadata": {"workspace_id": record.workspace_id}},
+        )
+        if record.subscription_id is None or record.status is None:
+            return
+        period_end = record.current_period_end or self.clock.now()
+        self.subscriptions.setdefault(
+            record.subscription_id,
+            {
+                "id": record.subscription_id,
+                "object": "subscription",
+                "customer": record.customer_id,
+                "status": str(record.status),
+                "cancel_at_period_end": record.cancel_at_period_end,
+                "pause_collection": {"behavior": "void"} if record.collection_paused else None,
+                "metadata": {"workspace_id": record.workspace_id},
+                "items": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": self._new("si"),
+                            "object": "subscription_item",
+                            "price": {"id": record.price_id, "object": "price"},
+                            "quantity": 1,
+                            "current_period_end": int(period_end.timestamp()),
+                        }
+                    ],
+                },
+            },
+        )
+
     def _invoice(self, subscription: dict[str, Any], paid: bool) -> dict[str, Any]:
         return {
             "id": self._new("in"),
@@ -205,7 +241,7 @@ class InMemoryBillingGateway:
         self._call("open_portal")
         if customer_id not in self.customers:
             raise NotFound("no such customer")
-        return f"{self.pages_url}/portal/{customer_id}?return_url={return_url}"
+        return f"{self.pages_url}/portal/{customer_id}?{urlencode({'return_url': return_url})}"
 
     async def fetch_subscription(self, subscription_id: str) -> SubscriptionSnapshot | None:
         self._call("fetch_subscription")
@@ -216,7 +252,8 @@ class InMemoryBillingGateway:
         self, *, since: datetime | None = None, limit: int = 100
     ) -> Sequence[BillingEvent]:
         self._call("list_events")
-        floor = since.timestamp() if since else 0
+        # Events carry whole seconds, as on Stripe: compare in seconds, as Stripe's filter does.
+        floor = int(since.timestamp()) if since else 0
         return [parse_event(e) for e in self.events if e["created"] >= floor][:limit]
 
     async def get_event(self, event_id: str) -> BillingEvent | None:

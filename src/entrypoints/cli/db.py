@@ -103,7 +103,8 @@ def seed(force: bool) -> None:
     if report.created_anything:
         click.echo(
             f"seeded {report.users} users, {report.workspaces} workspaces, "
-            f"{report.memberships} memberships, {report.invites} invites"
+            f"{report.memberships} memberships, {report.invites} invites, "
+            f"{report.subscriptions} subscriptions"
         )
     else:
         click.echo("demo data already present; nothing to do")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from entrypoints.cli.audit import audit
+from entrypoints.cli.billing import billing
 from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
 from entrypoints.cli.invites import invites
@@ -21,7 +22,7 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-for command in (db, users, workspaces, invites, audit, outbox, email, serve, dev):
+for command in (db, users, workspaces, invites, audit, billing, outbox, email, serve, dev):
     cli.add_command(command)
 
 

@@ -19,13 +19,13 @@ from entrypoints.cli.admin import (
 )
 from entrypoints.cli.common import print_json, print_table, with_services
 from entrypoints.cli.errors import CliError
+from saascore import billing
 from saascore.models import MemberView, Role, User, Workspace
 from saascore.ports import UnitOfWork
 from saascore.workspaces import (
     add_member,
     change_role,
     create_workspace,
-    delete_workspace,
     list_members,
     remove_member,
     rename_workspace,
@@ -123,9 +123,9 @@ def workspaces_delete(workspace: str, yes: bool) -> None:
             found = await find_workspace(uow, workspace)
         if not yes:  # asked between transactions: no lock is held while waiting
             _confirm_slug(found)
-        async with services.uow() as uow:
-            await delete_workspace(uow, services.clock, services.ids, OPERATOR, found.id)
-            await uow.commit()
+        await billing.delete_workspace(
+            services.uow, services.clock, services.ids, services.billing, OPERATOR, found.id
+        )
         return found
 
     deleted = with_services(work)

@@ -26,7 +26,13 @@ from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
 from entrypoints.web.api import CONTROLLERS
+from entrypoints.web.api.billing import plans, webhook
 from entrypoints.web.auth import before_request, provide_auth, provide_caller
+from entrypoints.web.billing_pages import (
+    BILLING_PAGES,
+    STUB_PAGES,
+    adopt_stored_subscriptions,
+)
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, index, readyz
@@ -68,6 +74,8 @@ def create_app(
     async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
         services = given or bootstrap(settings)
         app.state.services = services
+        if given is None and settings.billing_backend == "stub":
+            await adopt_stored_subscriptions(services)
         dispatcher = asyncio.create_task(run_dispatcher(services)) if dispatch_outbox else None
         try:
             yield
@@ -92,6 +100,10 @@ def create_app(
             decline_submit,
             sign_in_for_invite,
             *CONTROLLERS,
+            plans,
+            webhook,
+            *BILLING_PAGES,
+            *(STUB_PAGES if settings.billing_backend in ("stub", "memory") else []),
             *([dev_mailbox] if mailbox_enabled(settings) else []),
             *extra_route_handlers,
         ],

@@ -1,6 +1,7 @@
 """The JSON API under ``/api``."""
 
 from entrypoints.web.api.auth import AuthController
+from entrypoints.web.api.billing import BillingController
 from entrypoints.web.api.invitations import InvitationsController
 from entrypoints.web.api.me import MeController
 from entrypoints.web.api.workspace import WorkspaceController
@@ -8,6 +9,7 @@ from entrypoints.web.api.workspaces import WorkspacesController
 
 CONTROLLERS = [
     AuthController,
+    BillingController,
     InvitationsController,
     MeController,
     WorkspaceController,

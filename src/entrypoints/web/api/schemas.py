@@ -10,8 +10,10 @@ from attrs import frozen
 
 from saascore.models import (
     AuditEvent,
+    BillingView,
     InviteView,
     MemberView,
+    Plan,
     Role,
     Session,
     User,
@@ -249,3 +251,60 @@ class AuditEventOut:
 class AuditPageOut:
     events: list[AuditEventOut]
     next_before: int | None  # pass as ?before= for the next page; null on the last one
+
+
+@frozen
+class PlanOut:
+    name: str
+    price_id: str | None
+    seat_limit: int | None  # None: no limit
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(plan.name, plan.price_id, plan.seat_limit)
+
+
+@frozen
+class BillingOut:
+    plan: PlanOut
+    status: str | None  # the provider's raw status; None before the first subscription
+    entitled: bool
+    seats_used: int
+    seat_limit: int | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    collection_paused: bool
+    grace_ends_at: datetime | None
+    has_subscription: bool
+
+    @classmethod
+    def of(cls, view: BillingView) -> BillingOut:
+        return cls(
+            plan=PlanOut.of(view.plan),
+            status=str(view.status) if view.status else None,
+            entitled=view.entitled,
+            seats_used=view.seats_used,
+            seat_limit=view.seat_limit,
+            current_period_end=view.current_period_end,
+            cancel_at_period_end=view.cancel_at_period_end,
+            collection_paused=view.collection_paused,
+            grace_ends_at=view.grace_ends_at,
+            has_subscription=view.subscription_id is not None,
+        )
+
+
+@frozen
+class CheckoutIn:
+    plan: str
+
+
+@frozen
+class RedirectOut:
+    url: str
+    kind: str  # "checkout" or "portal"
+
+
+@frozen
+class WebhookOut:
+    received: str  # the event id
+    outcome: str  # applied, stale, ignored or duplicate

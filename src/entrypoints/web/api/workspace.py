@@ -7,13 +7,15 @@ belong to answers 404, exactly like one that does not exist.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import wake_dispatcher
+from entrypoints.web.api.billing import signed_in_actor
 from entrypoints.web.api.schemas import (
     AuditEventOut,
     AuditPageOut,
@@ -27,6 +29,7 @@ from entrypoints.web.api.schemas import (
 )
 from entrypoints.web.auth import Authenticated
 from entrypoints.web.ratelimits import enforce
+from saascore import billing
 from saascore import invites as inv
 from saascore import workspaces as ws
 from saascore.models import Actor, AuditQuery, InviteView, MemberView, Role
@@ -64,19 +67,23 @@ class WorkspaceController(Controller):
         )
         return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
 
-    @delete("/", status_code=204, summary="Delete the workspace (owners)")
+    @delete(
+        "/",
+        status_code=204,
+        summary="Delete the workspace (owners); its live subscription is canceled first",
+    )
     async def remove(
         self,
+        request: Request[Any, Any, Any],
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
         services: NamedDependency[Services],
     ) -> None:
-        await ws.delete_workspace(
-            uow,
+        await billing.delete_workspace(
+            services.uow,
             services.clock,
             services.ids,
-            caller,
+            services.billing,
+            await signed_in_actor(request, services),
             workspace_id,
         )
 

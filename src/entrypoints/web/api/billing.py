@@ -1,0 +1,131 @@
+"""Billing over HTTP: a workspace's plan, checkout and portal (owners), the Stripe webhook.
+
+The routes that call the billing provider authenticate in a short transaction of their own
+and hold none while the provider answers: a slow Stripe never keeps a database lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from entrypoints.bootstrap import Services
+from entrypoints.web.api.auth import wake_dispatcher
+from entrypoints.web.api.schemas import BillingOut, CheckoutIn, PlanOut, RedirectOut, WebhookOut
+from entrypoints.web.auth import CSRF_EXEMPT_OPT, actor_of, provide_auth
+from entrypoints.web.clientip import client_ip
+from entrypoints.web.ratelimits import EXEMPT_OPT, enforce
+from saascore import billing
+from saascore.models import Actor
+from saascore.ports import UnitOfWork
+
+WorkspaceId = FromPath[str]
+
+
+async def signed_in_actor(request: Request[Any, Any, Any], services: Services) -> Actor:
+    """The signed-in caller (CSRF checked), from a transaction that ends before returning."""
+    async with services.uow() as uow:
+        auth = await provide_auth(request, uow, services)
+        await uow.commit()  # a session touch, if any
+    return actor_of(request, services, auth.user.id)
+
+
+class BillingController(Controller):
+    path = "/api/workspaces/{workspace_id:str}/billing"
+    tags = ["billing"]
+
+    @get("/", summary="The plan, its status and the seats (any member)")
+    async def status(
+        self,
+        workspace_id: WorkspaceId,
+        caller: NamedDependency[Actor],
+        uow: NamedDependency[UnitOfWork],
+        services: NamedDependency[Services],
+    ) -> BillingOut:
+        view = await billing.billing_status(
+            uow, services.clock, services.billing_policy, caller, workspace_id
+        )
+        return BillingOut.of(view)
+
+    @post(
+        "/checkout",
+        status_code=200,
+        summary="Start paying for a plan (owners); the portal if a subscription is live",
+    )
+    async def checkout(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: WorkspaceId,
+        data: JSONBody[CheckoutIn],
+        services: NamedDependency[Services],
+    ) -> RedirectOut:
+        actor = await signed_in_actor(request, services)
+        start = await billing.start_checkout(
+            services.uow,
+            services.clock,
+            services.ids,
+            services.billing_policy,
+            services.billing,
+            actor,
+            workspace_id,
+            plan=data.plan,
+        )
+        return RedirectOut(start.url, start.kind)
+
+    @post("/portal", status_code=200, summary="Manage the subscription in the portal (owners)")
+    async def portal(
+        self,
+        request: Request[Any, Any, Any],
+        workspace_id: WorkspaceId,
+        services: NamedDependency[Services],
+    ) -> RedirectOut:
+        actor = await signed_in_actor(request, services)
+        url = await billing.open_portal(
+            services.uow,
+            services.clock,
+            services.ids,
+            services.billing_policy,
+            services.billing,
+            actor,
+            workspace_id,
+        )
+        return RedirectOut(url, "portal")
+
+
+@get("/api/billing/plans", tags=["billing"], summary="The plans on offer")
+async def plans(services: NamedDependency[Services]) -> list[PlanOut]:
+    return [PlanOut.of(p) for p in services.billing_policy.plans]
+
+
+@post(
+    "/api/billing/webhook",
+    tags=["billing"],
+    status_code=200,
+    summary="Stripe's webhook: verified, recorded once, applied in order",
+    opt={CSRF_EXEMPT_OPT: True, EXEMPT_OPT: True},
+    after_response=wake_dispatcher,
+)
+async def webhook(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> WebhookOut:
+    """400 for a bad or stale signature; 200 for an event applied, a duplicate, or a type
+    saascore does not use; 5xx when applying failed, so Stripe delivers it again."""
+    await enforce(
+        services,
+        services.policies.webhook_per_ip,
+        client_ip(request.scope, services.settings.trusted_networks),
+    )
+    payload = await request.body()
+    event = services.billing.parse_webhook(payload, request.headers.get("stripe-signature"))
+    outcome = await billing.receive_event(
+        services.uow,
+        services.clock,
+        services.ids,
+        services.billing_policy,
+        services.billing,
+        event,
+    )
+    return WebhookOut(event.id, str(outcome) if outcome else "duplicate")

@@ -1,0 +1,271 @@
+"""Billing pages: a workspace's plan with upgrade and manage buttons, and, with the offline
+``stub`` backend, the stand-ins for Stripe's checkout and customer portal.
+
+Paying on the stub checkout applies the events it produces through the same use case as
+the Stripe webhook, so the offline app behaves like the real one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import structlog
+from attrs import frozen
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.memory.billing import InMemoryBillingGateway
+from entrypoints.bootstrap import Services
+from entrypoints.web.auth import Authenticated, actor_of, check_csrf, optional_auth
+from entrypoints.web.invite_pages import message
+from entrypoints.web.pages import PRIVATE
+from entrypoints.web.problems import status_for
+from saascore import billing
+from saascore.errors import ExternalServiceError, NotFound, SaasCoreError
+from saascore.models import BillingEvent, Role, SubscriptionStatus
+from saascore.workspaces import require_role, workspace_or_not_found
+
+log = structlog.get_logger("saascore.billing")
+STUB_ACTIONS = (
+    ("fail_payment", "Simulate a failed payment"),
+    ("pay", "Simulate a successful payment"),
+    ("cancel", "Cancel subscription"),
+)
+_STATUS_FOR_ACTION = {
+    "fail_payment": SubscriptionStatus.PAST_DUE,
+    "pay": SubscriptionStatus.ACTIVE,
+    "cancel": SubscriptionStatus.CANCELED,
+}
+
+
+@frozen
+class PlanForm:
+    plan: str = ""
+
+
+@frozen
+class PortalForm:
+    subscription: str
+    action: str
+    return_url: str = ""
+
+
+def _refused(exc: SaasCoreError) -> Template:
+    return message("That did not work", exc.message, status=status_for(exc), error=True)
+
+
+async def _signed_in(request: Request[Any, Any, Any], services: Services) -> Authenticated | None:
+    async with services.uow() as uow:
+        auth = await optional_auth(request, uow, services)
+        await uow.commit()
+    return auth
+
+
+def _sign_in_first() -> Template:
+    return message("Sign in first", "Sign in to see this workspace's billing.", status=401)
+
+
+@get("/workspaces/{workspace_id:str}/billing", include_in_schema=False)
+async def billing_page(
+    request: Request[Any, Any, Any],
+    workspace_id: FromPath[str],
+    services: NamedDependency[Services],
+    checkout: FromQuery[str | None] = None,
+) -> Template:
+    async with services.uow() as uow:
+        auth = await optional_auth(request, uow, services)
+        if auth is None:
+            return _sign_in_first()
+        actor = actor_of(request, services, auth.user.id)
+        try:
+            view = await billing.billing_status(
+                uow, services.clock, services.billing_policy, actor, workspace_id
+            )
+            role = await require_role(uow, actor, workspace_id, Role.MEMBER)
+            workspace = await workspace_or_not_found(uow, workspace_id)
+        except SaasCoreError as exc:
+            return _refused(exc)
+        await uow.commit()
+    notice = {
+        "success": "Thank you: the payment went through. The plan changes as soon as the "
+        "provider confirms it.",
+        "cancelled": "Checkout cancelled: nothing was charged.",
+    }.get(checkout or "")
+    live = view.subscription_id is not None and view.status is not None and view.status.is_live
+    return Template(
+        "billing.html",
+        headers=PRIVATE,
+        context={
+            "workspace": workspace,
+            "view": view,
+            "is_owner": role is Role.OWNER,
+            "live": live,
+            "paid_plans": [p for p in services.billing_policy.plans if not p.is_free],
+            "csrf_token": auth.csrf_token,
+            "notice": notice,
+        },
+    )
+
+
+@post("/workspaces/{workspace_id:str}/billing/checkout", include_in_schema=False)
+async def checkout_submit(
+    request: Request[Any, Any, Any],
+    workspace_id: FromPath[str],
+    data: URLEncodedBody[PlanForm],
+    services: NamedDependency[Services],
+) -> Template | Redirect:
+    auth = await _signed_in(request, services)
+    if auth is None:
+        return _sign_in_first()
+    await check_csrf(request, auth)
+    try:
+        start = await billing.start_checkout(
+            services.uow,
+            services.clock,
+            services.ids,
+            services.billing_policy,
+            services.billing,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+            plan=data.plan,
+        )
+    except SaasCoreError as exc:
+        return _refused(exc)
+    return Redirect(start.url, status_code=303)
+
+
+@post("/workspaces/{workspace_id:str}/billing/portal", include_in_schema=False)
+async def portal_submit(
+    request: Request[Any, Any, Any],
+    workspace_id: FromPath[str],
+    services: NamedDependency[Services],
+) -> Template | Redirect:
+    auth = await _signed_in(request, services)
+    if auth is None:
+        return _sign_in_first()
+    await check_csrf(request, auth)
+    try:
+        url = await billing.open_portal(
+            services.uow,
+            services.clock,
+            services.ids,
+            services.billing_policy,
+            services.billing,
+            actor_of(request, services, auth.user.id),
+            workspace_id,
+        )
+    except SaasCoreError as exc:
+        return _refused(exc)
+    return Redirect(url, status_code=303)
+
+
+# ---------------------------------------------------------------- the stub provider's pages
+
+
+def _stub(services: Services) -> InMemoryBillingGateway:
+    if not isinstance(services.billing, InMemoryBillingGateway):
+        raise NotFound("the billing stub is not in use")
+    return services.billing
+
+
+def _local(services: Services, url: str) -> str:
+    """``url`` if it points back into this app (no open redirect), else the home page."""
+    base = services.settings.base_url
+    return url if url == base or url.startswith(f"{base}/") else f"{base}/"
+
+
+async def adopt_stored_subscriptions(services: Services) -> None:
+    """Give the stub the billing records the database holds, so that subscriptions paid for
+    before a restart (and the demo's) can be managed in its portal."""
+    if not isinstance(services.billing, InMemoryBillingGateway):
+        return
+    try:
+        async with services.uow() as uow:
+            records = await uow.subscriptions.list()
+    except (ExternalServiceError, SQLAlchemyError) as exc:  # not migrated yet, or down
+        log.warning("billing stub starts empty", reason=str(exc))
+        return
+    for record in records:
+        services.billing.adopt(record)
+
+
+async def _apply(services: Services, events: list[BillingEvent]) -> None:
+    for event in events:
+        await billing.receive_event(
+            services.uow,
+            services.clock,
+            services.ids,
+            services.billing_policy,
+            services.billing,
+            event,
+        )
+    services.outbox_wakeup.set()
+
+
+@get("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
+async def stub_checkout_page(
+    session_id: FromPath[str], services: NamedDependency[Services]
+) -> Template:
+    session = _stub(services).checkouts.get(session_id)
+    if session is None:
+        return message("No such checkout", "Start again from the billing page.", status=404)
+    return Template("stub_checkout.html", headers=PRIVATE, context={"session": session})
+
+
+@post("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
+async def stub_checkout_pay(
+    session_id: FromPath[str], services: NamedDependency[Services]
+) -> Template | Redirect:
+    stub = _stub(services)
+    try:
+        events = stub.complete_checkout(session_id)
+    except NotFound:
+        return message("No such checkout", "Start again from the billing page.", status=404)
+    await _apply(services, events)
+    return Redirect(_local(services, stub.checkouts[session_id]["success_url"]), status_code=303)
+
+
+@get("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
+async def stub_portal_page(
+    customer_id: FromPath[str],
+    services: NamedDependency[Services],
+    return_url: FromQuery[str] = "",
+) -> Template:
+    stub = _stub(services)
+    if customer_id not in stub.customers:
+        return message("No such customer", "Open the portal from the billing page.", status=404)
+    subscriptions = [s for s in stub.subscriptions.values() if s["customer"] == customer_id]
+    return Template(
+        "stub_portal.html",
+        headers=PRIVATE,
+        context={
+            "customer_id": customer_id,
+            "subscriptions": subscriptions,
+            "actions": STUB_ACTIONS,
+            "return_url": _local(services, return_url),
+        },
+    )
+
+
+@post("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
+async def stub_portal_act(
+    customer_id: FromPath[str],
+    data: URLEncodedBody[PortalForm],
+    services: NamedDependency[Services],
+) -> Template | Redirect:
+    stub = _stub(services)
+    subscription = stub.subscriptions.get(data.subscription)
+    status = _STATUS_FOR_ACTION.get(data.action)
+    if subscription is None or subscription["customer"] != customer_id or status is None:
+        return message("Nothing to change", "Open the portal from the billing page.", status=404)
+    await _apply(services, stub.set_status(data.subscription, status))
+    back = urlencode({"return_url": _local(services, data.return_url)})
+    return Redirect(f"/billing/stub/portal/{customer_id}?{back}", status_code=303)
+
+
+BILLING_PAGES = [billing_page, checkout_submit, portal_submit]
+STUB_PAGES = [stub_checkout_page, stub_checkout_pay, stub_portal_page, stub_portal_act]
