@@ -115,7 +115,8 @@ class Shop:
         return body
 
     async def status(self) -> str | None:
-        return (await self.billing())["status"]
+        status: str | None = (await self.billing())["status"]
+        return status
 
 
 OpenShop = Callable[..., Awaitable[Shop]]
