@@ -175,5 +175,8 @@ class StripeBillingGateway:
 
 
 def _describe(exc: stripe.StripeError) -> str:
+    """One line: the SDK's messages span several, with advice meant for Stripe's own users."""
+    if isinstance(exc, stripe.APIConnectionError):
+        return "could not reach the Stripe API (network error or timeout); try again later"
     status = f"HTTP {exc.http_status}: " if exc.http_status else ""
-    return f"{status}{exc.user_message or type(exc).__name__}"
+    return " ".join(f"{status}{exc.user_message or type(exc).__name__}".split())
