@@ -345,6 +345,32 @@ class TestOwnersPay:
         for action in ("billing.checkout_started", "billing.subscription_updated"):
             assert action in actions
 
+    async def test_the_stub_portal_fails_a_payment_then_cancels(self, shop: Shop) -> None:
+        """The stand-in portal changes the subscription as Stripe would, with its events."""
+        owner = shop.callers["owner"]
+        base = f"/api/workspaces/{shop.workspace_id}/billing"
+        await owner.client.post(
+            (await owner.send("POST", f"{base}/checkout", {"plan": "pro"})).json()["url"]
+        )
+        portal = (await owner.send("POST", f"{base}/portal")).json()["url"]
+        page = await owner.client.get(portal)
+        [sub_id] = list(shop.gateway.subscriptions)
+        action = portal.split("?")[0]
+
+        failed = await owner.client.post(
+            action, data={"subscription": sub_id, "action": "fail_payment"}
+        )
+        after_failure = await shop.billing()
+        await owner.client.post(action, data={"subscription": sub_id, "action": "cancel"})
+        after_cancel = await shop.billing()
+
+        assert 200 == page.status_code
+        assert sub_id in page.text
+        assert 303 == failed.status_code
+        assert ("past_due", "pro") == (after_failure["status"], after_failure["plan"]["name"])
+        assert ("canceled", "free") == (after_cancel["status"], after_cancel["plan"]["name"])
+        assert "Payment failed for Acme Inc" == (await shop.site.mail_to(OWNER)).subject
+
     async def test_a_second_checkout_goes_to_the_portal(self, shop: Shop) -> None:
         owner = shop.callers["owner"]
         path = f"/api/workspaces/{shop.workspace_id}/billing/checkout"

@@ -85,6 +85,25 @@ class TestLoadSettings:
             ({"RATE_LIMIT_STORAGE_URL": "memcached://h"}, "RATE_LIMIT_STORAGE_URL: must be"),
             ({"RATE_LIMIT_MAX": "0"}, "RATE_LIMIT_MAX: must be 1 or more"),
             ({"SMTP_TLS": "ssl"}, "SMTP_TLS: must be one of starttls, tls, none"),
+            ({"BILLING_BACKEND": "paypal"}, "BILLING_BACKEND: must be one of stub, stripe"),
+            (
+                {**PRODUCTION, "BILLING_BACKEND": "stub"},
+                "BILLING_BACKEND: 'stub' lets anyone 'pay' without paying",
+            ),
+            (
+                {"BILLING_BACKEND": "stripe", "STRIPE_WEBHOOK_SECRET": "whsec_1"},
+                "STRIPE_SECRET_KEY: required when BILLING_BACKEND=stripe",
+            ),
+            (
+                {"BILLING_BACKEND": "stripe", "STRIPE_SECRET_KEY": "sk_test_1"},
+                "STRIPE_WEBHOOK_SECRET: required when BILLING_BACKEND=stripe",
+            ),
+            ({"BILLING_PLANS": "pro:price_1:5"}, "BILLING_PLANS: the first plan must be the free"),
+            ({"BILLING_PLANS": "free::5,pro"}, "BILLING_PLANS: 'pro' is not name:price_id:seats"),
+            ({"BILLING_PLANS": "free::5,pro:p:0"}, "BILLING_PLANS: pro: seats must be a whole"),
+            ({"BILLING_PLANS": "free::,free:p:3"}, "BILLING_PLANS: free is listed twice"),
+            ({"BILLING_PLANS": "free::,team::3"}, "BILLING_PLANS: only the first plan may be free"),
+            ({"STRIPE_API_BASE": "localhost:8420"}, "STRIPE_API_BASE: must be an absolute"),
         ],
     )
     def test_a_bad_value_is_one_line_naming_the_variable(
@@ -94,6 +113,24 @@ class TestLoadSettings:
         [problem] = problems(environ)
 
         assert problem.startswith(expected)
+
+    def test_plans_are_read_free_first(self) -> None:
+        settings = load_settings(
+            {"BILLING_PLANS": " free::3 , pro:price_1:10, max:price_2: "}, env_file=None
+        )
+
+        assert [("free", None, 3), ("pro", "price_1", 10), ("max", "price_2", None)] == [
+            (p.name, p.price_id, p.seat_limit) for p in settings.plans
+        ]
+
+    def test_stripe_secrets_are_redacted(self) -> None:
+        settings = Settings(stripe_secret_key="sk_live_secret", stripe_webhook_secret="whsec_x")
+
+        shown = redacted(settings)
+
+        assert ("***", "***") == (shown["stripe_secret_key"], shown["stripe_webhook_secret"])
+        assert "sk_live_secret" not in repr(settings)
+        assert "whsec_x" not in repr(settings)
 
     def test_every_bad_variable_is_reported_at_once(self) -> None:
         """Type errors and rule errors come back together, so one restart fixes them all."""

@@ -8,6 +8,7 @@ Any Stripe failure other than "no such object" becomes ``BillingUnavailable`` (5
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -108,7 +109,9 @@ class StripeBillingGateway:
     async def open_portal(self, *, customer_id: str, return_url: str) -> str:
         portal = await self._call(
             self._v1.billing_portal.sessions.create_async(
-                {"customer": customer_id, "return_url": return_url}
+                {"customer": customer_id, "return_url": return_url},
+                # One per call: it only makes the SDK's own retries safe.
+                {"idempotency_key": f"portal-{customer_id}-{uuid.uuid4()}"},
             )
         )
         return str(portal.url)

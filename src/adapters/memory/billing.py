@@ -10,6 +10,7 @@ is this class with checkout and portal pages on the app itself.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import count
@@ -65,7 +66,9 @@ class InMemoryBillingGateway:
             raise self.down
 
     def _new(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._serial):06d}"
+        # Sortable like Stripe's, and unique across processes: a restarted stub adopts the
+        # stored subscriptions, and its new ids must not collide with theirs.
+        return f"{prefix}_{next(self._serial):06d}{uuid.uuid4().hex[:10]}"
 
     def _emit(self, event_type: str, obj: dict[str, Any]) -> BillingEvent:
         event = {
