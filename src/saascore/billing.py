@@ -206,9 +206,9 @@ async def start_checkout(
     plan: str,
 ) -> CheckoutStart:
     """Send the owner to pay for ``plan``; to the portal when a subscription is live."""
-    chosen = policy.paid(plan)
     async with uows() as uow:
         await require_role(uow, actor, workspace_id, Role.OWNER)
+        chosen = policy.paid(plan)
         workspace = await workspace_or_not_found(uow, workspace_id)
         sub = await uow.subscriptions.get(workspace_id)
         owner = await uow.users.get(actor.user_id) if actor.user_id else None
@@ -397,9 +397,12 @@ async def apply_event(
     policy: BillingPolicy,
     event: BillingEvent,
     fresh: SubscriptionSnapshot | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> LedgerOutcome | None:
     """Apply one provider event in ``uow``'s transaction; ``None`` for a duplicate (nothing
-    written). ``fresh`` is the subscription as re-fetched from the provider, if it was."""
+    written). ``fresh`` is the subscription as re-fetched from the provider, if it was;
+    ``actor`` is who delivered it (the system, with the webhook request's id and address)."""
     now = clock.now()
     workspace_id = await _workspace_for(uow, event, fresh)
     if workspace_id is not None:
@@ -429,7 +432,7 @@ async def apply_event(
         return None
     if outcome is not LedgerOutcome.APPLIED or workspace_id is None:
         return outcome
-    actor = Actor.system()
+    actor = actor or Actor.system()
     if updated is not None:
         diff = changes(current, updated)
         await uow.subscriptions.save(updated)
@@ -456,7 +459,9 @@ async def apply_event(
             data={"event": event.id},
         )
     elif event.type == "invoice.payment_failed":
-        await _payment_failed(uow, clock, ids, policy, event, workspace_id, updated or current)
+        await _payment_failed(
+            uow, clock, ids, policy, actor, event, workspace_id, updated or current
+        )
     return outcome
 
 
@@ -465,6 +470,7 @@ async def _payment_failed(
     clock: Clock,
     ids: Ids,
     policy: BillingPolicy,
+    actor: Actor,
     event: BillingEvent,
     workspace_id: str,
     sub: Subscription | None,
@@ -473,7 +479,7 @@ async def _payment_failed(
         uow,
         clock,
         ids,
-        Actor.system(),
+        actor,
         "billing.payment_failed",
         workspace_id=workspace_id,
         target=event.subscription_id,
@@ -506,6 +512,8 @@ async def receive_event(
     policy: BillingPolicy,
     gateway: BillingGateway,
     event: BillingEvent,
+    *,
+    actor: Actor | None = None,
 ) -> LedgerOutcome | None:
     """Handle a verified provider event: re-fetch its subscription (outside any transaction;
     the event's own copy is used when the provider does not answer), then apply it once.
@@ -521,7 +529,7 @@ async def receive_event(
         except BillingUnavailable:
             fresh = None
     async with uows() as uow:
-        outcome = await apply_event(uow, clock, ids, policy, event, fresh)
+        outcome = await apply_event(uow, clock, ids, policy, event, fresh, actor=actor)
         await uow.commit()
     return outcome
 

@@ -173,7 +173,13 @@ class TestWebhook:
 
         assert (200, "applied") == (first.status_code, first.json()["outcome"])
         assert (200, "duplicate") == (second.status_code, second.json()["outcome"])
-        assert 1 == (await shop.actions()).count("billing.subscription_updated")
+        [updated] = [e for e in await shop.audit() if e.action == "billing.subscription_updated"]
+        assert (None, "10.0.0.2", first.headers["x-request-id"]) == (
+            updated.actor_id,
+            updated.ip,
+            updated.request_id,
+        )
+        assert event["id"] == updated.data["event"]
         assert "active" == await shop.status()
 
     async def test_an_older_update_after_deleted_stays_canceled(self, shop: Shop) -> None:
@@ -357,15 +363,21 @@ class TestOwnersPay:
         [sub_id] = list(shop.gateway.subscriptions)
         action = portal.split("?")[0]
 
+        admin_sees = await shop.callers["admin"].client.get(portal)
+        forged = await owner.client.post(action, data={"subscription": sub_id, "action": "cancel"})
+        csrf = owner.csrf or ""
         failed = await owner.client.post(
-            action, data={"subscription": sub_id, "action": "fail_payment"}
+            action, data={"subscription": sub_id, "action": "fail_payment", "_csrf": csrf}
         )
         after_failure = await shop.billing()
-        await owner.client.post(action, data={"subscription": sub_id, "action": "cancel"})
+        await owner.client.post(
+            action, data={"subscription": sub_id, "action": "cancel", "_csrf": csrf}
+        )
         after_cancel = await shop.billing()
 
         assert 200 == page.status_code
         assert sub_id in page.text
+        assert (403, 403) == (admin_sees.status_code, forged.status_code)
         assert 303 == failed.status_code
         assert ("past_due", "pro") == (after_failure["status"], after_failure["plan"]["name"])
         assert ("canceled", "free") == (after_cancel["status"], after_cancel["plan"]["name"])

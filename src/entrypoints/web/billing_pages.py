@@ -229,15 +229,39 @@ async def stub_checkout_pay(
     return Redirect(_local(services, stub.checkouts[session_id]["success_url"]), status_code=303)
 
 
+async def _portal_owner(
+    request: Request[Any, Any, Any], services: Services, customer_id: str
+) -> Authenticated | Template:
+    """The signed-in owner of the customer's workspace, or the page that refuses: unlike
+    Stripe's, the stub's portal address (the customer id) is not a secret."""
+    async with services.uow() as uow:
+        auth = await optional_auth(request, uow, services)
+        if auth is None:
+            return _sign_in_first()
+        record = await uow.subscriptions.get_by_customer(customer_id)
+        if record is None:
+            return message("No such customer", "Open the portal from the billing page.", status=404)
+        try:
+            await require_role(
+                uow, actor_of(request, services, auth.user.id), record.workspace_id, Role.OWNER
+            )
+        except SaasCoreError as exc:
+            return _refused(exc)
+        await uow.commit()
+    return auth
+
+
 @get("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
 async def stub_portal_page(
+    request: Request[Any, Any, Any],
     customer_id: FromPath[str],
     services: NamedDependency[Services],
     return_url: FromQuery[str] = "",
 ) -> Template:
     stub = _stub(services)
-    if customer_id not in stub.customers:
-        return message("No such customer", "Open the portal from the billing page.", status=404)
+    owner = await _portal_owner(request, services, customer_id)
+    if isinstance(owner, Template):
+        return owner
     subscriptions = [s for s in stub.subscriptions.values() if s["customer"] == customer_id]
     return Template(
         "stub_portal.html",
@@ -247,17 +271,23 @@ async def stub_portal_page(
             "subscriptions": subscriptions,
             "actions": STUB_ACTIONS,
             "return_url": _local(services, return_url),
+            "csrf_token": owner.csrf_token,
         },
     )
 
 
 @post("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
 async def stub_portal_act(
+    request: Request[Any, Any, Any],
     customer_id: FromPath[str],
     data: URLEncodedBody[PortalForm],
     services: NamedDependency[Services],
 ) -> Template | Redirect:
     stub = _stub(services)
+    owner = await _portal_owner(request, services, customer_id)
+    if isinstance(owner, Template):
+        return owner
+    await check_csrf(request, owner)
     subscription = stub.subscriptions.get(data.subscription)
     status = _STATUS_FOR_ACTION.get(data.action)
     if subscription is None or subscription["customer"] != customer_id or status is None:

@@ -127,5 +127,6 @@ async def webhook(
         services.billing_policy,
         services.billing,
         event,
+        actor=actor_of(request, services, None),
     )
     return WebhookOut(event.id, str(outcome) if outcome else "duplicate")
