@@ -68,8 +68,13 @@ class SeedReport:
         )
 
 
-async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
-    """Create whatever part of the demo data is missing, in ``uow``'s transaction."""
+async def seed_demo_data(
+    uow: UnitOfWork, clock: Clock, *, offline_billing: bool = True
+) -> SeedReport:
+    """Create whatever part of the demo data is missing, in ``uow``'s transaction.
+
+    The billing states are made up, so they are only seeded for an offline billing backend:
+    Stripe would know none of their customers and subscriptions."""
     actor = Actor.system()
     user_ids: dict[str, str] = {}
     new_users = new_workspaces = new_members = 0
@@ -96,7 +101,7 @@ async def seed_demo_data(uow: UnitOfWork, clock: Clock) -> SeedReport:
                 )
                 new_members += 1
     new_invites = await _seed_invites(uow, clock, user_ids[FOUNDER])
-    new_subscriptions = await _seed_subscriptions(uow, clock)
+    new_subscriptions = await _seed_subscriptions(uow, clock) if offline_billing else 0
     return SeedReport(new_users, new_workspaces, new_members, new_invites, new_subscriptions)
 
 

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.clock import FrozenClock, SequentialIds
+from adapters.billing.events import parse_event
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import memory_services
+from entrypoints.seed import seed_demo_data
 from saascore import billing as bl
 from saascore import invites as inv
 from saascore.audit import verify_chain
@@ -673,3 +675,27 @@ class TestPauseAndDelete:
             )
 
         assert await acme.world.run(lambda uow: uow.workspaces.get(acme.workspace.id))
+
+
+class TestSeedAndParsing:
+    async def test_made_up_billing_is_seeded_only_for_offline_billing(self) -> None:
+        offline, online = World.in_memory(), World.in_memory()
+        s1, s2 = offline.services, online.services
+
+        seeded = await offline.run(lambda uow: seed_demo_data(uow, s1.clock))
+        skipped = await online.run(lambda uow: seed_demo_data(uow, s2.clock, offline_billing=False))
+
+        assert (2, 0) == (seeded.subscriptions, skipped.subscriptions)
+        assert [] == list(await online.run(lambda uow: uow.subscriptions.list()))
+
+    def test_a_customer_event_names_its_customer(self) -> None:
+        parsed = parse_event(
+            {
+                "id": "evt_1",
+                "type": "customer.updated",
+                "created": 1767225600,
+                "data": {"object": {"id": "cus_9", "object": "customer"}},
+            }
+        )
+
+        assert ("cus_9", None) == (parsed.customer_id, parsed.subscription_id)

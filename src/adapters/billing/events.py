@@ -90,11 +90,12 @@ def parse_event(data: Mapping[str, Any]) -> BillingEvent:
         )
     else:
         subscription_id = None
+    customer = obj.get("id") if kind == "customer" else obj.get("customer")
     return BillingEvent(
         id=event_id,
         type=event_type,
         created_at=datetime.fromtimestamp(int(created), UTC),
-        customer_id=_id(obj.get("customer")),
+        customer_id=_id(customer),
         subscription_id=subscription_id,
         workspace_id=workspace_id if isinstance(workspace_id, str) else None,
         subscription=snapshot,

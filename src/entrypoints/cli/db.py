@@ -86,7 +86,11 @@ def history() -> None:
 
 async def seed_services(services: Services) -> SeedReport:
     async with services.uow() as uow:
-        report = await seed_demo_data(uow, services.clock)
+        report = await seed_demo_data(
+            uow,
+            services.clock,
+            offline_billing=services.settings.billing_backend in ("stub", "memory"),
+        )
         await uow.commit()
     return report
 
