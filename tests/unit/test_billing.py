@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.clock import FrozenClock, SequentialIds
 from adapters.billing.events import parse_event
+from adapters.clock import FrozenClock, SequentialIds
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import memory_services
 from entrypoints.seed import seed_demo_data
