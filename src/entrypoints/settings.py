@@ -41,6 +41,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
+    web_concurrency: int = 1  # worker processes (uvicorn's and gunicorn's variable)
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "auto"
     # Sign-in
@@ -283,6 +284,7 @@ _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
             "invite_limit_window_minutes",
             "confirm_limit_window_minutes",
             "billing_past_due_grace_seconds",
+            "web_concurrency",
             "stripe_timeout_seconds",
             "webhook_limit_per_ip",
             "webhook_limit_window_minutes",

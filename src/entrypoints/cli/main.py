@@ -6,6 +6,7 @@ import click
 
 from entrypoints.cli.audit import audit
 from entrypoints.cli.billing import billing
+from entrypoints.cli.config import config
 from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
 from entrypoints.cli.invites import invites
@@ -22,7 +23,7 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-for command in (db, users, workspaces, invites, audit, billing, outbox, email, serve, dev):
+for command in (db, users, workspaces, invites, audit, billing, config, outbox, email, serve, dev):
     cli.add_command(command)
 
 
