@@ -100,6 +100,9 @@ class TestOffline:
         )
         assert initech["grace_ends_at"] is not None
 
+    def test_no_webhook_yet_is_said_plainly(self, url: str) -> None:
+        assert "no billing events received yet" in ok(url, "billing", "events")
+
     def test_sync_needs_a_workspace_or_all(self, url: str) -> None:
         result = run(url, "billing", "sync")
 
@@ -135,6 +138,9 @@ class TestAgainstStripe:
         assert ", 0 new" in second.stdout
         after = status_of(url, "acme-inc", **env)
         assert ("active", "pro", 25) == (after["status"], after["plan"], after["seat_limit"])
+        events = json_of(url, "billing", "events")
+        assert "checkout.session.completed" in {e["type"] for e in events}
+        assert "newest event received 0 min ago" in ok(url, "billing", "events")
 
     def test_sync_repairs_a_hand_edited_subscription(
         self, url: str, localstripe: LocalStripe

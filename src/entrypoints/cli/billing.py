@@ -246,3 +246,38 @@ def billing_pause(workspace: str) -> None:
 def billing_resume(workspace: str) -> None:
     """Collect payments for WORKSPACE's subscription again."""
     _collection(workspace, paused=False)
+
+
+@billing.command("events")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@JSON_OPTION
+def billing_events(limit: int, as_json: bool) -> None:
+    """Webhook health: the newest provider events received, and how each was handled."""
+
+    async def work(services: Services, uow: UnitOfWork) -> tuple[list[Any], datetime]:
+        return list(await uow.billing_ledger.list(limit=limit)), services.clock.now()
+
+    entries, now = read(work)
+    rows = [
+        {
+            "event_id": e.event_id,
+            "type": e.type,
+            "outcome": str(e.outcome),
+            "created_at": e.created_at.isoformat(),
+            "received_at": e.received_at.isoformat(),
+            "workspace_id": e.workspace_id,
+        }
+        for e in entries
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not entries:
+        click.echo("no billing events received yet: check the webhook endpoint in Stripe")
+        return
+    print_table(
+        ("RECEIVED", "TYPE", "OUTCOME", "EVENT"),
+        ((r["received_at"][:19], r["type"], r["outcome"], r["event_id"]) for r in rows),
+    )
+    minutes = int((now - entries[0].received_at).total_seconds() // 60)
+    click.echo(f"newest event received {minutes} min ago")
