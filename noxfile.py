@@ -36,6 +36,19 @@ def seed(session: nox.Session) -> None:
     session.run("saascore", "db", "seed", *session.posargs)
 
 
+# The wheel's build backend, pinned for bundles: its version is written into the wheel, so
+# the same commit gives the same bytes only with the same hatchling.
+HATCHLING = "hatchling==1.33.0"
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """The offline deployment bundle in dist/ (`-- --out DIR`, or `-- verify ZIP`)."""
+    install(session)
+    session.install(HATCHLING)
+    session.run("saascore", "package", *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit and integration tests (README command 2). Postgres tests run when
@@ -51,6 +64,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
     session.run("lint-imports", env={"PYTHONPATH": "src"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (MkDocs, strict: any warning fails)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

@@ -11,6 +11,7 @@ from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
 from entrypoints.cli.invites import invites
 from entrypoints.cli.mail import email, outbox
+from entrypoints.cli.package import package
 from entrypoints.cli.server import dev, serve
 from entrypoints.cli.users import users
 from entrypoints.cli.workspaces import workspaces
@@ -23,7 +24,8 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-for command in (db, users, workspaces, invites, audit, billing, config, outbox, email, serve, dev):
+COMMANDS = (db, users, workspaces, invites, audit, billing, config, outbox, email, package)
+for command in (*COMMANDS, serve, dev):
     cli.add_command(command)
 
 
