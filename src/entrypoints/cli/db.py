@@ -1,17 +1,22 @@
-"""``saascore db``: migrations and demo data."""
+"""``saascore db``: migrations, backups and demo data."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from alembic.util import CommandError
 
+from adapters.sql import backup as backups
 from adapters.sql import migrate
 from adapters.sql.engine import make_engine
 from entrypoints.bootstrap import Services
 from entrypoints.cli.common import run_async, settings, with_services
-from entrypoints.cli.errors import CliError
+from entrypoints.cli.errors import EXIT_BACKUP_REFUSED, CliError
 from entrypoints.dispatcher import prune_now
 from entrypoints.seed import SeedReport, seed_demo_data
+from saascore import __version__
 from saascore.errors import InvalidInput, PermissionDenied
 
 
@@ -39,7 +44,7 @@ def _describe(revision: str | None) -> str:
 
 @click.group()
 def db() -> None:
-    """Migrate the schema and load demo data."""
+    """Migrate the schema, back up and restore the database, load demo data."""
 
 
 @db.command()
@@ -123,3 +128,99 @@ def prune() -> None:
         f"deleted {report.login_links} sign-in links, {report.sessions} ended sessions, "
         f"{report.sent_email} delivered emails"
     )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _size(manifest: backups.Manifest) -> str:
+    return f"{manifest.tables} tables, {manifest.rows} rows"
+
+
+@db.command()
+@click.option(
+    "--to",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("backups"),
+    show_default=True,
+    help="The folder to write the backup into (made if missing).",
+)
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Then delete the saascore backups in that folder older than this (never the new one).",
+)
+def backup(directory: Path, keep_days: int) -> None:
+    """Back up the database: SQLite through its online backup API, Postgres through
+    pg_dump, both consistent while the app writes. A manifest beside the data file holds
+    the schema revision, the rows per table and the file's SHA-256."""
+    url = _sql_url()
+    now = datetime.now(UTC)
+    made = run_async(backups.create_backup(url, directory, now=now, app_version=__version__))
+    manifest = made.manifest
+    click.echo(
+        f"backup written: {made.data_path} ({_size(manifest)}, sha256 {manifest.sha256[:12]})"
+    )
+    click.echo(f"manifest written: {made.manifest_path}")
+    click.echo(f"schema revision: {_describe(manifest.schema_revision)}")
+    cutoff = now - timedelta(days=keep_days)
+    deleted = backups.prune_backups(directory, older_than=cutoff, keep=made)
+    for old in deleted:
+        click.echo(f"deleted old backup: {old.data_path} (made {_when(old.manifest.created_at)})")
+    count = f"{len(deleted)} backup{'' if len(deleted) == 1 else 's'}"
+    click.echo(f"retention: deleted {count} older than {keep_days} days")
+
+
+@db.command()
+@click.argument("path", metavar="BACKUP", type=click.Path(path_type=Path))
+@click.option(
+    "--verify-only",
+    is_flag=True,
+    help="Restore into a scratch database, compare its rows with the manifest, drop it; "
+    "the database is not touched.",
+)
+@click.option("--force", is_flag=True, help="Overwrite a database that holds rows.")
+def restore(path: Path, verify_only: bool, force: bool) -> None:
+    """Restore BACKUP (its manifest, its data file, or the name they share) into the
+    database, and upgrade the schema when the backup is older than the code. A backup whose
+    manifest is missing or whose size or SHA-256 differs is refused (exit 16) and nothing
+    is touched; a database that holds rows is refused (exit 6) unless --force."""
+    url = _sql_url()
+    found = backups.open_backup(path)
+    manifest = found.manifest
+    click.echo(
+        f"backup checked: {found.data_path} ({manifest.kind}, schema "
+        f"{manifest.schema_revision}, {_size(manifest)}, sha256 {manifest.sha256[:12]}, "
+        f"made {_when(manifest.created_at)} by saascore {manifest.app_version})"
+    )
+    if verify_only:
+        _verify(found, url)
+        return
+    restored = run_async(backups.restore_backup(found, url, force=force))
+    click.echo(f"restored into {restored.target}: row counts match the manifest")
+    if restored.upgraded_from:
+        head = migrate.head_revision()
+        click.echo(f"schema upgraded: {restored.upgraded_from} -> {head} (head)")
+    else:
+        click.echo(f"schema at {_describe(manifest.schema_revision)}")
+
+
+def _verify(found: backups.Backup, url: str) -> None:
+    verified = run_async(backups.verify_restore(found, url))
+    click.echo(f"restored into {verified.scratch}, removed afterwards")
+    for problem in verified.differences:
+        click.echo(problem)
+    if verified.differences:
+        raise CliError(
+            f"row counts differ from the manifest in {len(verified.differences)} tables",
+            EXIT_BACKUP_REFUSED,
+        )
+    click.echo(f"row counts match the manifest ({_size(found.manifest)})")
+    if verified.upgraded_from:
+        head = migrate.head_revision()
+        click.echo(f"schema upgrade {verified.upgraded_from} -> {head} (head) works on the copy")
+    click.echo("database untouched")

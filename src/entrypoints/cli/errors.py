@@ -6,10 +6,12 @@ from typing import Any
 
 import click
 
+from adapters.sql.backup import BackupRefused
 from entrypoints.settings import SettingsError
 from saascore import errors
 
 EXIT_CONFIG = 3
+EXIT_BACKUP_REFUSED = 16
 # Order matters: the first class an error is an instance of wins.
 EXIT_CODES: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.NotFound, 4),
@@ -23,6 +25,7 @@ EXIT_CODES: tuple[tuple[type[errors.SaasCoreError], int], ...] = (
     (errors.NotAuthenticated, 12),
     (errors.Gone, 13),
     (errors.WebhookRejected, 15),
+    (BackupRefused, EXIT_BACKUP_REFUSED),
 )
 
 
