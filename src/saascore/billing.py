@@ -264,6 +264,16 @@ async def _keep_customer(
         return sub
 
 
+async def _owners_record(
+    uows: UnitOfWorkFactory, actor: Actor, workspace_id: str
+) -> Subscription | None:
+    """The workspace's billing record, read in a transaction that ends before the provider
+    is called; ``NotFound`` for outsiders, ``PermissionDenied`` for anyone but owners."""
+    async with uows() as uow:
+        await require_role(uow, actor, workspace_id, Role.OWNER)
+        return await uow.subscriptions.get(workspace_id)
+
+
 async def open_portal(
     uows: UnitOfWorkFactory,
     clock: Clock,
@@ -274,9 +284,7 @@ async def open_portal(
     workspace_id: str,
 ) -> str:
     """The provider's self-service portal for the workspace's customer (owners)."""
-    async with uows() as uow:
-        await require_role(uow, actor, workspace_id, Role.OWNER)
-        sub = await uow.subscriptions.get(workspace_id)
+    sub = await _owners_record(uows, actor, workspace_id)
     if sub is None:
         raise NotFound("this workspace has no billing account yet: choose a plan first")
     url = await gateway.open_portal(
@@ -555,9 +563,7 @@ async def sync_subscription(
 ) -> SyncResult:
     """Make the workspace's record match the provider's subscription, whatever the record
     says now, and audit what changed."""
-    async with uows() as uow:
-        await require_role(uow, actor, workspace_id, Role.OWNER)
-        sub = await uow.subscriptions.get(workspace_id)
+    sub = await _owners_record(uows, actor, workspace_id)
     if sub is None or sub.subscription_id is None:
         return SyncResult(workspace_id, None, {})
     snapshot = await gateway.fetch_subscription(sub.subscription_id)
@@ -641,9 +647,7 @@ async def set_collection(
     paused: bool,
 ) -> Subscription:
     """Pause or resume collecting payments for the workspace's subscription (owners)."""
-    async with uows() as uow:
-        await require_role(uow, actor, workspace_id, Role.OWNER)
-        sub = await uow.subscriptions.get(workspace_id)
+    sub = await _owners_record(uows, actor, workspace_id)
     if sub is None or not sub.is_live or sub.subscription_id is None:
         raise NotFound("this workspace has no live subscription")
     call = gateway.pause_collection if paused else gateway.resume_collection
@@ -682,9 +686,7 @@ async def delete_workspace(
     """Delete a workspace (owners), canceling its live subscription first. If the provider
     cannot be reached this raises ``BillingUnavailable`` and nothing is deleted: a workspace
     is never gone while its customer is still being charged."""
-    async with uows() as uow:
-        await require_role(uow, actor, workspace_id, Role.OWNER)
-        sub = await uow.subscriptions.get(workspace_id)
+    sub = await _owners_record(uows, actor, workspace_id)
     live = sub.subscription_id if sub is not None and sub.is_live else None
     at_provider = await gateway.cancel(live) if live else None
     async with uows() as uow:
