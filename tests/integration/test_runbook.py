@@ -8,10 +8,12 @@ import re
 import shlex
 from pathlib import Path
 
+import attrs
 import click
 import pytest
 
 from entrypoints.cli.main import cli
+from entrypoints.settings import Settings
 
 ROOT = Path(__file__).parent.parent.parent
 DOCS = ("docs/operations.md", "docs/deploy.md", "docs/billing.md", "README.md")
@@ -79,3 +81,21 @@ def test_every_test_the_runbook_cites_exists() -> None:
         }
         for name in (cls, function):
             assert not name or name in names, f"{filename}::{name} is cited but missing"
+
+
+def test_the_configuration_reference_lists_every_setting() -> None:
+    """docs/configuration.md names every variable `Settings` reads, with its default."""
+    reference = (ROOT / "docs/configuration.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in reference.splitlines()
+        if line.startswith("| `")
+    }
+    documented = " ".join(rows)
+    missing = [
+        field.name.upper()
+        for field in attrs.fields(Settings)
+        if f"`{field.name.upper()}`" not in documented
+    ]
+    assert [] == missing
+    assert [] == [name for name, default in rows.items() if not default]
