@@ -42,7 +42,7 @@ async def test_the_invite_page_escapes_names_and_is_private() -> None:
     assert 200 == page.status_code
     assert EVIL not in page.text
     assert "&lt;script&gt;" in page.text
-    assert ("no-store", "no-referrer") == (
+    assert ("no-store", "strict-origin") == (
         page.headers["cache-control"],
         page.headers["referrer-policy"],
     )

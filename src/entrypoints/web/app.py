@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import (
@@ -18,6 +18,7 @@ from litestar.openapi.plugins import (
     YamlRenderPlugin,
 )
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
@@ -25,6 +26,7 @@ from entrypoints.bootstrap import Services, bootstrap
 from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
+from entrypoints.web.account_pages import ACCOUNT_PAGES
 from entrypoints.web.api import CONTROLLERS
 from entrypoints.web.api.billing import plans, webhook
 from entrypoints.web.auth import before_request, provide_auth, provide_caller
@@ -35,21 +37,26 @@ from entrypoints.web.billing_pages import (
 )
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
-from entrypoints.web.health import healthz, index, readyz
+from entrypoints.web.health import healthz, readyz
+from entrypoints.web.home_pages import HOME_PAGES
 from entrypoints.web.invite_pages import (
     accept_submit,
     decline_submit,
     invite_page,
     sign_in_for_invite,
 )
+from entrypoints.web.pagekit import PAGE_ERRORS
 from entrypoints.web.pages import confirm_page, confirm_submit
 from entrypoints.web.problems import EXCEPTION_HANDLERS
 from entrypoints.web.ratelimits import GeneralRateLimitMiddleware
 from entrypoints.web.requestid import RequestContextMiddleware, stamp_response
+from entrypoints.web.team_pages import TEAM_PAGES
+from entrypoints.web.workspace_pages import WORKSPACE_PAGES
 from saascore import __version__
 
 MAX_BODY_BYTES = 1024 * 1024
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(
@@ -90,21 +97,15 @@ def create_app(
     configure_logging(settings)
     return Litestar(
         route_handlers=[
-            index,
             healthz,
             readyz,
-            confirm_page,
-            confirm_submit,
-            invite_page,
-            accept_submit,
-            decline_submit,
-            sign_in_for_invite,
             *CONTROLLERS,
             plans,
             webhook,
-            *BILLING_PAGES,
-            *(STUB_PAGES if settings.billing_backend in ("stub", "memory") else []),
-            *([dev_mailbox] if mailbox_enabled(settings) else []),
+            pages_router(settings),
+            create_static_files_router(
+                path="/static", directories=[STATIC], name="static", include_in_schema=False
+            ),
             *extra_route_handlers,
         ],
         lifespan=[services_lifespan],
@@ -133,4 +134,27 @@ def create_app(
             ],
         ),
         debug=False,
+    )
+
+
+def pages_router(settings: Settings) -> Router:
+    """The pages for people, whose errors render as pages rather than JSON problems."""
+    return Router(
+        path="/",
+        route_handlers=[
+            *HOME_PAGES,
+            confirm_page,
+            confirm_submit,
+            *WORKSPACE_PAGES,
+            *TEAM_PAGES,
+            *ACCOUNT_PAGES,
+            invite_page,
+            accept_submit,
+            decline_submit,
+            sign_in_for_invite,
+            *BILLING_PAGES,
+            *(STUB_PAGES if settings.billing_backend in ("stub", "memory") else []),
+            *([dev_mailbox] if mailbox_enabled(settings) else []),
+        ],
+        exception_handlers=PAGE_ERRORS,
     )

@@ -27,7 +27,7 @@ from entrypoints.web.problems import status_for
 from saascore import billing
 from saascore.errors import ExternalServiceError, NotFound, SaasCoreError
 from saascore.models import BillingEvent, Role, SubscriptionStatus
-from saascore.workspaces import require_role, workspace_or_not_found
+from saascore.workspaces import list_workspaces, require_role, workspace_or_not_found
 
 log = structlog.get_logger("saascore.billing")
 STUB_ACTIONS = (
@@ -89,6 +89,7 @@ async def billing_page(
             workspace = await workspace_or_not_found(uow, workspace_id)
         except SaasCoreError as exc:
             return _refused(exc)
+        workspaces = await list_workspaces(uow, auth.user.id)
         await uow.commit()
     notice = {
         "success": "Thank you: the payment went through. The plan changes as soon as the "
@@ -100,7 +101,11 @@ async def billing_page(
         "billing.html",
         headers=PRIVATE,
         context={
+            "auth": auth,
             "workspace": workspace,
+            "workspaces": workspaces,
+            "role": role,
+            "can_manage": role.at_least(Role.ADMIN),
             "view": view,
             "is_owner": role is Role.OWNER,
             "live": live,

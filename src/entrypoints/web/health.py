@@ -35,8 +35,8 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
     return Response({"status": "ready", "problems": []}, media_type=MediaType.JSON)
 
 
-@get("/", tags=["operations"], summary="What this server is", cache=False)
-async def index() -> dict[str, Any]:
+def service_index() -> dict[str, Any]:
+    """What this server is: ``/`` answers it to clients that do not ask for a web page."""
     return {
         "name": "saascore",
         "version": __version__,

@@ -17,6 +17,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import wake_dispatcher
 from entrypoints.web.auth import actor_of, check_csrf, optional_auth
 from entrypoints.web.clientip import client_ip
+from entrypoints.web.devmail import mailbox_enabled
 from entrypoints.web.pages import PRIVATE
 from entrypoints.web.problems import status_for
 from entrypoints.web.ratelimits import enforce
@@ -32,12 +33,27 @@ class TokenForm:
     token: str
 
 
-def message(title: str, text: str, *, status: int = 200, error: bool = False) -> Template:
+def message(
+    title: str,
+    text: str,
+    *,
+    status: int = 200,
+    error: bool = False,
+    link: str | None = None,
+    link_text: str | None = None,
+) -> Template:
     return Template(
         "message.html",
         status_code=status,
         headers=PRIVATE,
-        context={"title": title, "message": text, "error": error},
+        context={
+            "title": title,
+            "message": text,
+            "error": error,
+            "sign_in": status == 401,
+            "link": link,
+            "link_text": link_text,
+        },
     )
 
 
@@ -94,7 +110,10 @@ async def accept_submit(
         return _refusal(exc)
     workspace = await workspace_or_not_found(uow, membership.workspace_id)
     return message(
-        f"Welcome to {workspace.name}", f"You joined {workspace.name} as {membership.role}."
+        f"Welcome to {workspace.name}",
+        f"You joined {workspace.name} as {membership.role}.",
+        link=f"/workspaces/{workspace.id}",
+        link_text=f"Open {workspace.name}",
     )
 
 
@@ -143,7 +162,10 @@ async def sign_in_for_invite(
         next_path=f"/invites/accept?token={quote(data.token)}",
     )
     services.outbox_wakeup.set()
+    mailbox = mailbox_enabled(services.settings)
     return message(
         "Check your email",
         f"We sent a sign-in link to {view.invite.email}. It brings you back here.",
+        link="/dev/mailbox" if mailbox else None,
+        link_text="Open the dev mailbox",
     )

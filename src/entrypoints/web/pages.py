@@ -22,7 +22,9 @@ from saascore.errors import TokenInvalid
 from saascore.ports import UnitOfWork
 
 # The token is in the URL of these pages: keep it out of caches and Referer headers.
-PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# ``strict-origin`` sends only the origin, never the path; ``no-referrer`` would also make
+# browsers send ``Origin: null`` on the page's own form posts, which the CSRF check refuses.
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "strict-origin"}
 
 
 @frozen
