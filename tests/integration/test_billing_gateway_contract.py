@@ -419,7 +419,22 @@ async def test_parse_webhook_accepts_a_signature_within_the_tolerance(billing: B
 
 
 @pytest.mark.parametrize(
-    "case", ["other secret", "tampered body", "stale", "missing", "empty", "no v1", "not an event"]
+    "case",
+    [
+        "other secret",
+        "tampered body",
+        "stale",
+        "missing",
+        "empty",
+        "no v1",
+        "not an event",
+        # Found by the API fuzzer (tests/integration/test_fuzz.py): each was a 500.
+        "huge timestamp",
+        "non-ASCII digit timestamp",
+        "non-ASCII signature",
+        "creation time out of range",
+        "period end out of range",
+    ],
 )
 async def test_parse_webhook_rejects(billing: Billing, case: str) -> None:
     payload = subscription_updated_payload()
@@ -437,6 +452,20 @@ async def test_parse_webhook_rejects(billing: Billing, case: str) -> None:
         header = ""
     elif case == "no v1":
         header = f"t={int(time.time())}"
+    elif case == "huge timestamp":
+        header = f"t={'9' * 5000},v1={'0' * 64}"
+    elif case == "non-ASCII digit timestamp":
+        header = f"t=\u00b2,v1={'0' * 64}"
+    elif case == "non-ASCII signature":
+        header = f"t={int(time.time())},v1=\u00e9{'0' * 63}"
+    elif case == "creation time out of range":
+        text = json.dumps(dict(json.loads(payload), created=1e300))
+        body, header = text.encode(), sign(text, billing.webhook_secret)
+    elif case == "period end out of range":
+        event = json.loads(payload)
+        event["data"]["object"]["items"]["data"][0]["current_period_end"] = 10**20
+        text = json.dumps(event)
+        body, header = text.encode(), sign(text, billing.webhook_secret)
     else:
         text = json.dumps({"hello": "world"})
         body, header = text.encode(), sign(text, billing.webhook_secret)

@@ -30,7 +30,16 @@ def _id(value: Any) -> str | None:
 
 
 def _time(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+    return _from_unix(value) if value is not None else None
+
+
+def _from_unix(value: Any) -> datetime:
+    """Unix seconds as a time; ``ValueError`` for a value that is not one (a signed but
+    malformed event must answer 400, not crash into a 500 that Stripe retries forever)."""
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, OSError) as exc:  # inf, or beyond the platform's time_t
+        raise ValueError(f"{value!r} is not a time") from exc
 
 
 def _get(data: Mapping[str, Any], *path: str) -> Any:
@@ -94,7 +103,7 @@ def parse_event(data: Mapping[str, Any]) -> BillingEvent:
     return BillingEvent(
         id=event_id,
         type=event_type,
-        created_at=datetime.fromtimestamp(int(created), UTC),
+        created_at=_from_unix(created),
         customer_id=_id(customer),
         subscription_id=subscription_id,
         workspace_id=workspace_id if isinstance(workspace_id, str) else None,
@@ -136,11 +145,17 @@ def verify_signature(
     parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
     stamps = [v for k, v in parts if k == "t"]
     signatures = [v for k, v in parts if k == "v1"]
-    if not stamps or not stamps[0].isdigit() or not signatures:
+    # isdigit() alone admits "²" and 5000-digit numbers, on which int() raises.
+    if not stamps or not _is_timestamp(stamps[0]) or not signatures:
         raise WebhookRejected("the Stripe-Signature header is malformed")
     timestamp = int(stamps[0])
-    expected = signature_header(payload, secret, timestamp).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, s) for s in signatures):
+    expected = signature_header(payload, secret, timestamp).split("v1=", 1)[1].encode()
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a header may hold any.
+    if not any(hmac.compare_digest(expected, s.encode("utf-8", "replace")) for s in signatures):
         raise WebhookRejected("the signature does not match the body")
     if timestamp < now.timestamp() - tolerance:
         raise WebhookRejected(f"the signature is older than {tolerance} s")
+
+
+def _is_timestamp(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 12

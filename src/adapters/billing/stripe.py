@@ -166,6 +166,8 @@ class StripeBillingGateway:
     def parse_webhook(self, payload: bytes, signature: str | None) -> BillingEvent:
         if not signature:
             raise WebhookRejected("the Stripe-Signature header is missing")
+        if not signature.isascii():  # the SDK's compare_digest raises TypeError on it
+            raise WebhookRejected("the Stripe-Signature header is malformed")
         try:
             stripe.Webhook.construct_event(
                 payload, signature, self._webhook_secret, tolerance=TOLERANCE_SECONDS

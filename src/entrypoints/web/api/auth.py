@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from entrypoints.bootstrap import Services
+from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import Accepted, ConfirmIn, LoginLinkIn, SignedInOut, UserOut
 from entrypoints.web.auth import (
     Authenticated,
@@ -41,6 +42,7 @@ class AuthController(Controller):
         status_code=202,
         after_response=wake_dispatcher,
         summary="Email a sign-in link",
+        responses=problems(ANY, BODY),
         description="Answers the same whether or not the address has an account.",
     )
     async def request_link(
@@ -69,6 +71,7 @@ class AuthController(Controller):
         "/confirm",
         status_code=200,
         summary="Use a sign-in link and start a session",
+        responses=problems(ANY, BODY),
         description="Sets the session cookie. Each link works once.",
     )
     async def confirm(
@@ -87,7 +90,12 @@ class AuthController(Controller):
         )
         return Response(body, cookies=[session_cookie(services.settings, signed_in.token)])
 
-    @post("/logout", status_code=204, summary="Sign out of this session")
+    @post(
+        "/logout",
+        status_code=204,
+        summary="Sign out of this session",
+        responses=problems(ANY, SIGNED_IN),
+    )
     async def logout(
         self,
         request: Request[Any, Any, Any],
@@ -104,7 +112,12 @@ class AuthController(Controller):
         )
         return Response(None, status_code=204, cookies=[expired_cookie(services.settings)])
 
-    @post("/logout-everywhere", status_code=204, summary="Sign out of every session")
+    @post(
+        "/logout-everywhere",
+        status_code=204,
+        summary="Sign out of every session",
+        responses=problems(ANY, SIGNED_IN),
+    )
     async def logout_everywhere(
         self,
         request: Request[Any, Any, Any],

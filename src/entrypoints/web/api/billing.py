@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import wake_dispatcher
+from entrypoints.web.api.responses import ANY, BODY, IN_WORKSPACE, problems
 from entrypoints.web.api.schemas import BillingOut, CheckoutIn, PlanOut, RedirectOut, WebhookOut
 from entrypoints.web.auth import CSRF_EXEMPT_OPT, actor_of, provide_auth
 from entrypoints.web.clientip import client_ip
@@ -37,7 +38,11 @@ class BillingController(Controller):
     path = "/api/workspaces/{workspace_id:str}/billing"
     tags = ["billing"]
 
-    @get("/", summary="The plan, its status and the seats (any member)")
+    @get(
+        "/",
+        summary="The plan, its status and the seats (any member)",
+        responses=problems(ANY, IN_WORKSPACE),
+    )
     async def status(
         self,
         workspace_id: WorkspaceId,
@@ -54,6 +59,7 @@ class BillingController(Controller):
         "/checkout",
         status_code=200,
         summary="Start paying for a plan (owners); the portal if a subscription is live",
+        responses=problems(ANY, BODY, IN_WORKSPACE, 501),
     )
     async def checkout(
         self,
@@ -75,7 +81,12 @@ class BillingController(Controller):
         )
         return RedirectOut(start.url, start.kind)
 
-    @post("/portal", status_code=200, summary="Manage the subscription in the portal (owners)")
+    @post(
+        "/portal",
+        status_code=200,
+        summary="Manage the subscription in the portal (owners)",
+        responses=problems(ANY, IN_WORKSPACE, 501),
+    )
     async def portal(
         self,
         request: Request[Any, Any, Any],
@@ -95,7 +106,12 @@ class BillingController(Controller):
         return RedirectOut(url, "portal")
 
 
-@get("/api/billing/plans", tags=["billing"], summary="The plans on offer")
+@get(
+    "/api/billing/plans",
+    tags=["billing"],
+    summary="The plans on offer",
+    responses=problems(429),
+)
 async def plans(services: NamedDependency[Services]) -> list[PlanOut]:
     return [PlanOut.of(p) for p in services.billing_policy.plans]
 
@@ -106,6 +122,7 @@ async def plans(services: NamedDependency[Services]) -> list[PlanOut]:
     status_code=200,
     summary="Stripe's webhook: verified, recorded once, applied in order",
     opt={CSRF_EXEMPT_OPT: True, EXEMPT_OPT: True},
+    responses=problems(ANY, 400),
     after_response=wake_dispatcher,
 )
 async def webhook(

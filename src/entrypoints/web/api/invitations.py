@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from entrypoints.bootstrap import Services
+from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import InvitationOut, InviteTokenIn, JoinedOut
 from entrypoints.web.auth import Authenticated, actor_of
 from saascore import invites as inv
@@ -23,7 +24,12 @@ class InvitationsController(Controller):
     path = "/api/invites"
     tags = ["invites"]
 
-    @post("/view", status_code=200, summary="What an invite is for (410 once it is used)")
+    @post(
+        "/view",
+        status_code=200,
+        summary="What an invite is for (410 once it is used)",
+        responses=problems(ANY, BODY, 404, 410),
+    )
     async def view(
         self,
         data: JSONBody[InviteTokenIn],
@@ -33,7 +39,10 @@ class InvitationsController(Controller):
         return InvitationOut.of(await inv.view_invite(uow, services.clock, data.token))
 
     @post(
-        "/accept", status_code=200, summary="Join the workspace (signed in as the invited address)"
+        "/accept",
+        status_code=200,
+        summary="Join the workspace (signed in as the invited address)",
+        responses=problems(ANY, BODY, SIGNED_IN, 402, 404, 409, 410),
     )
     async def accept(
         self,
@@ -54,7 +63,12 @@ class InvitationsController(Controller):
         )
         return JoinedOut(membership.workspace_id, str(membership.role))
 
-    @post("/decline", status_code=204, summary="Turn the invite down (the link is enough)")
+    @post(
+        "/decline",
+        status_code=204,
+        summary="Turn the invite down (the link is enough)",
+        responses=problems(ANY, BODY, 404, 410),
+    )
     async def decline(
         self,
         data: JSONBody[InviteTokenIn],

@@ -22,6 +22,25 @@ from saascore.models import (
 
 
 @frozen
+class FieldErrorOut:
+    field: str
+    message: str
+
+
+@frozen
+class ProblemOut:
+    """Every error answer: an RFC 9457 problem body, served as ``application/problem+json``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str  # stable and machine-readable, e.g. not_found, last_owner, csrf_failed
+    request_id: str | None
+    errors: list[FieldErrorOut] | None = None  # bad input (400): every bad field
+
+
+@frozen
 class LoginLinkIn:
     email: str
     next: str | None = None

@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import wake_dispatcher
 from entrypoints.web.api.billing import signed_in_actor
+from entrypoints.web.api.responses import ANY, BODY, IN_WORKSPACE, problems
 from entrypoints.web.api.schemas import (
     AuditEventOut,
     AuditPageOut,
@@ -43,7 +44,7 @@ class WorkspaceController(Controller):
     path = "/api/workspaces/{workspace_id:str}"
     tags = ["workspaces"]
 
-    @get("/", summary="A workspace, with your role in it")
+    @get("/", summary="A workspace, with your role in it", responses=problems(ANY, IN_WORKSPACE))
     async def show(
         self,
         workspace_id: WorkspaceId,
@@ -53,7 +54,11 @@ class WorkspaceController(Controller):
     ) -> WorkspaceOut:
         return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
 
-    @patch("/", summary="Rename (admins and owners; the slug stays)")
+    @patch(
+        "/",
+        summary="Rename (admins and owners; the slug stays)",
+        responses=problems(ANY, BODY, IN_WORKSPACE),
+    )
     async def rename(
         self,
         workspace_id: WorkspaceId,
@@ -71,6 +76,7 @@ class WorkspaceController(Controller):
         "/",
         status_code=204,
         summary="Delete the workspace (owners); its live subscription is canceled first",
+        responses=problems(ANY, IN_WORKSPACE),
     )
     async def remove(
         self,
@@ -87,7 +93,7 @@ class WorkspaceController(Controller):
             workspace_id,
         )
 
-    @get("/members", summary="The members, by email")
+    @get("/members", summary="The members, by email", responses=problems(ANY, IN_WORKSPACE))
     async def members(
         self,
         workspace_id: WorkspaceId,
@@ -97,7 +103,11 @@ class WorkspaceController(Controller):
     ) -> list[MemberOut]:
         return [MemberOut.of(m) for m in await ws.list_members(uow, caller, workspace_id)]
 
-    @patch("/members/{user_id:str}", summary="Change a member's role")
+    @patch(
+        "/members/{user_id:str}",
+        summary="Change a member's role",
+        responses=problems(ANY, BODY, IN_WORKSPACE, 409),
+    )
     async def change_role(
         self,
         workspace_id: WorkspaceId,
@@ -120,7 +130,12 @@ class WorkspaceController(Controller):
         assert user is not None  # a member's user row exists (foreign key)
         return MemberOut.of(MemberView(membership, user))
 
-    @delete("/members/{user_id:str}", status_code=204, summary="Remove a member")
+    @delete(
+        "/members/{user_id:str}",
+        status_code=204,
+        summary="Remove a member",
+        responses=problems(ANY, IN_WORKSPACE, 409),
+    )
     async def remove_member(
         self,
         workspace_id: WorkspaceId,
@@ -138,7 +153,12 @@ class WorkspaceController(Controller):
             user_id=user_id,
         )
 
-    @post("/leave", status_code=204, summary="Leave the workspace")
+    @post(
+        "/leave",
+        status_code=204,
+        summary="Leave the workspace",
+        responses=problems(ANY, IN_WORKSPACE, 409),
+    )
     async def leave(
         self,
         workspace_id: WorkspaceId,
@@ -154,7 +174,12 @@ class WorkspaceController(Controller):
             workspace_id,
         )
 
-    @post("/transfer", status_code=204, summary="Make a member the owner (owners)")
+    @post(
+        "/transfer",
+        status_code=204,
+        summary="Make a member the owner (owners)",
+        responses=problems(ANY, BODY, IN_WORKSPACE, 409),
+    )
     async def transfer(
         self,
         workspace_id: WorkspaceId,
@@ -172,7 +197,11 @@ class WorkspaceController(Controller):
             user_id=data.user_id,
         )
 
-    @get("/invites", summary="Pending invites (admins and owners); never their tokens")
+    @get(
+        "/invites",
+        summary="Pending invites (admins and owners); never their tokens",
+        responses=problems(ANY, IN_WORKSPACE),
+    )
     async def invites(
         self,
         workspace_id: WorkspaceId,
@@ -188,6 +217,7 @@ class WorkspaceController(Controller):
         status_code=201,
         after_response=wake_dispatcher,
         summary="Invite someone by email (admins and owners, up to their own role)",
+        responses=problems(ANY, BODY, IN_WORKSPACE, 402, 409),
     )
     async def invite(
         self,
@@ -214,7 +244,12 @@ class WorkspaceController(Controller):
         view = InviteView(issued.invite, workspace, auth.user)
         return InviteOut.of(view, services.clock.now())
 
-    @delete("/invites/{invite_id:str}", status_code=204, summary="Revoke a pending invite")
+    @delete(
+        "/invites/{invite_id:str}",
+        status_code=204,
+        summary="Revoke a pending invite",
+        responses=problems(ANY, IN_WORKSPACE, 410),
+    )
     async def revoke(
         self,
         workspace_id: WorkspaceId,
@@ -237,6 +272,7 @@ class WorkspaceController(Controller):
         status_code=200,
         after_response=wake_dispatcher,
         summary="Send a new link with a new expiry; the old link stops working",
+        responses=problems(ANY, IN_WORKSPACE, 402, 410),
     )
     async def resend(
         self,
@@ -259,7 +295,11 @@ class WorkspaceController(Controller):
         workspace = await ws.workspace_or_not_found(uow, workspace_id)
         return InviteOut.of(InviteView(issued.invite, workspace, auth.user), services.clock.now())
 
-    @get("/audit", summary="The audit log, newest first (admins and owners)")
+    @get(
+        "/audit",
+        summary="The audit log, newest first (admins and owners)",
+        responses=problems(ANY, IN_WORKSPACE),
+    )
     async def audit(
         self,
         workspace_id: WorkspaceId,

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from entrypoints.bootstrap import Services
+from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import WorkspaceIn, WorkspaceOut
 from entrypoints.web.auth import Authenticated
 from saascore.models import Actor, Role, WorkspaceSummary
@@ -18,13 +19,18 @@ class WorkspacesController(Controller):
     path = "/api/workspaces"
     tags = ["workspaces"]
 
-    @get("/", summary="Your workspaces, with your role in each")
+    @get("/", summary="Your workspaces, with your role in each", responses=problems(ANY, 401))
     async def mine(
         self, auth: NamedDependency[Authenticated], uow: NamedDependency[UnitOfWork]
     ) -> list[WorkspaceOut]:
         return [WorkspaceOut.of(s) for s in await list_workspaces(uow, auth.user.id)]
 
-    @post("/", status_code=201, summary="Create a workspace you own")
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a workspace you own",
+        responses=problems(ANY, BODY, SIGNED_IN),
+    )
     async def create(
         self,
         data: JSONBody[WorkspaceIn],
