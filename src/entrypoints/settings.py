@@ -81,7 +81,7 @@ class Settings:
     stripe_secret_key: str = field(default="", repr=False)
     stripe_webhook_secret: str = field(default="", repr=False)
     stripe_api_base: str = ""
-    stripe_timeout_seconds: int = 10
+    stripe_timeout_seconds: int = 5
     webhook_limit_per_ip: int = 600
     webhook_limit_window_minutes: int = 1
 

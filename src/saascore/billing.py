@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +78,7 @@ class BillingPolicy:
     plans: tuple[Plan, ...] = (FREE,)
     base_url: str = "http://127.0.0.1:8000"
     past_due_grace: timedelta = timedelta(days=7)
+    refetch_timeout: timedelta = timedelta(seconds=5)  # a webhook's re-fetch from the provider
 
     def __attrs_post_init__(self) -> None:
         if not self.plans or not self.plans[0].is_free:
@@ -533,8 +535,11 @@ async def receive_event(
     fresh = None
     if event.type in HANDLED_EVENTS and event.subscription_id:
         try:
-            fresh = await gateway.fetch_subscription(event.subscription_id)
-        except BillingUnavailable:
+            # Bounded: Stripe waits only so long for the webhook's answer, and the event's
+            # own copy is a fine fallback.
+            async with asyncio.timeout(policy.refetch_timeout.total_seconds()):
+                fresh = await gateway.fetch_subscription(event.subscription_id)
+        except (BillingUnavailable, TimeoutError):
             fresh = None
     async with uows() as uow:
         outcome = await apply_event(uow, clock, ids, policy, event, fresh, actor=actor)

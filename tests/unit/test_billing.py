@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -450,6 +451,29 @@ class TestEvents:
         sub = await acme.subscription()
         assert sub is not None
         assert SubscriptionStatus.PAST_DUE == sub.status
+
+    async def test_a_hanging_provider_does_not_hold_the_webhook(self, acme: Acme) -> None:
+        """The re-fetch is bounded; the event's own copy is applied when it runs out."""
+        await with_customer(acme)
+        s = acme.world.services
+        hung = asyncio.Event()
+
+        async def never(subscription_id: str) -> SubscriptionSnapshot | None:
+            await hung.wait()  # never set: a provider that accepts and never answers
+            return None
+
+        acme.gateway.fetch_subscription = never  # type: ignore[method-assign]
+        policy = attrs.evolve(POLICY, refetch_timeout=timedelta(milliseconds=50))
+        created = event(1, SubscriptionStatus.ACTIVE, kind="created")
+
+        outcome = await asyncio.wait_for(
+            bl.receive_event(s.uow, s.clock, s.ids, policy, s.billing, created), timeout=5
+        )
+
+        assert LedgerOutcome.APPLIED == outcome
+        sub = await acme.subscription()
+        assert sub is not None
+        assert SubscriptionStatus.ACTIVE == sub.status
 
     async def test_a_failed_payment_emails_the_owners_and_is_audited(self, acme: Acme) -> None:
         sub_id = await acme.pay()
