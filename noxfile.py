@@ -74,6 +74,14 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The load benchmark on SQLite and Postgres (docs/performance.md); never part of the
+    tests. `-- --quick` for a smaller run, `-- --help` for the rest."""
+    install(session, "bench")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src."""
     install(session, "typecheck")

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, or_, select, update
 
-from adapters.sql.base import SqlRepository
-from adapters.sql.tables import login_links, sessions
-from saascore.models import LoginLink, Session
+from adapters.sql.base import Executor, SqlRepository
+from adapters.sql.tables import login_links, sessions, users
+from saascore.models import LoginLink, Session, User
+
+# Prefixed, as sessions and users share column names (id, created_at).
+_USER = [column.label(f"u_{column.name}") for column in users.c]
+
+
+class ReadAhead(Protocol):
+    def read_ahead(self, user: User) -> None:
+        """Keep ``user``, read in this transaction, for the next lookup of that user."""
 
 
 def _link(row: Any) -> LoginLink:
@@ -91,6 +99,10 @@ class SqlLoginLinkRepository(SqlRepository):
 
 
 class SqlSessionRepository(SqlRepository):
+    def __init__(self, executor: Executor, users: ReadAhead) -> None:
+        super().__init__(executor)
+        self._users = users
+
     async def add(self, session: Session) -> None:
         await self._run(
             insert(sessions).values(
@@ -106,8 +118,29 @@ class SqlSessionRepository(SqlRepository):
         )
 
     async def get_by_hash(self, token_hash: str) -> Session | None:
-        row = (await self._run(select(sessions).where(sessions.c.token_hash == token_hash))).first()
-        return _session(row) if row else None
+        # A session is looked up to find its user next (saascore.auth.authenticate): one
+        # join reads both, and the user repository answers that next lookup from this row,
+        # read in the same statement of the same transaction -- never from an earlier one.
+        query = (
+            select(sessions, *_USER)
+            .outerjoin(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.token_hash == token_hash)
+        )
+        row = (await self._run(query)).first()
+        if row is None:
+            return None
+        if row.u_id is not None:
+            self._users.read_ahead(
+                User(
+                    id=row.u_id,
+                    email=row.u_email,
+                    name=row.u_name,
+                    created_at=row.u_created_at,
+                    last_login_at=row.u_last_login_at,
+                    disabled_at=row.u_disabled_at,
+                )
+            )
+        return _session(row)
 
     async def touch(self, session_id: str, at: datetime) -> None:
         await self._run(update(sessions).where(sessions.c.id == session_id).values(last_seen_at=at))

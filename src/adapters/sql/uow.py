@@ -7,6 +7,8 @@ becomes the matching domain ``Conflict``, and a lost or refused connection becom
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, NoReturn, Self
@@ -54,6 +56,21 @@ def _raise_conflict(exc: IntegrityError) -> NoReturn:
     raise Conflict("that change conflicts with existing data") from exc
 
 
+# SQLite admits one writer at a time, and every unit of work takes the write lock up front
+# (BEGIN IMMEDIATE, see engine.py). Waiting inside SQLite means polling with sleeps of up to
+# 100 ms, so a busy process idles while requests time out in its queue. The units of work of
+# one process and event loop therefore take turns here, first come first served, and wake as
+# soon as the previous one ends; other processes still meet SQLite's busy_timeout.
+WRITE_TURN_TIMEOUT_SECONDS = 10  # as PRAGMA busy_timeout
+_Turns = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+_WRITE_TURNS: weakref.WeakKeyDictionary[Any, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
+    turns = _WRITE_TURNS.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    return turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
 def _is_disconnect(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
@@ -83,6 +100,18 @@ def _membership(row: Any) -> Membership:
 
 
 class SqlUserRepository(SqlRepository):
+    def __init__(self, executor: Any) -> None:
+        super().__init__(executor)
+        # Users read by an earlier statement of this transaction, for the next get() of
+        # each; see SqlSessionRepository.get_by_hash. Never outlives the transaction.
+        self._read_ahead: dict[str, User] = {}
+
+    def read_ahead(self, user: User) -> None:
+        self._read_ahead[user.id] = user
+
+    def forget_read_ahead(self) -> None:
+        self._read_ahead.clear()
+
     async def add(self, user: User) -> None:
         await self._run(
             insert(users).values(
@@ -96,6 +125,8 @@ class SqlUserRepository(SqlRepository):
         )
 
     async def get(self, user_id: str) -> User | None:
+        if (known := self._read_ahead.pop(user_id, None)) is not None:
+            return known
         row = (await self._run(select(users).where(users.c.id == user_id))).first()
         return _user(row) if row else None
 
@@ -104,6 +135,7 @@ class SqlUserRepository(SqlRepository):
         return _user(row) if row else None
 
     async def update(self, user: User) -> None:
+        self._read_ahead.pop(user.id, None)
         await self._run(
             update(users)
             .where(users.c.id == user.id)
@@ -261,12 +293,14 @@ class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
+        self._takes_turns = engine.dialect.name == "sqlite"
+        self._turn: asyncio.Lock | None = None  # held from the first statement to the end
         self.users = SqlUserRepository(self)
         self.workspaces = SqlWorkspaceRepository(self)
         self.memberships = SqlMembershipRepository(self)
         self.audit = SqlAuditLog(self)
         self.login_links = SqlLoginLinkRepository(self)
-        self.sessions = SqlSessionRepository(self)
+        self.sessions = SqlSessionRepository(self, self.users)
         self.outbox = SqlOutbox(self)
         self.invites = SqlInviteRepository(self)
         self.subscriptions = SqlSubscriptionRepository(self)
@@ -302,11 +336,30 @@ class SqlUnitOfWork:
             await conn.close()  # rolls back whatever was not committed
         except (DBAPIError, OSError):
             await conn.invalidate()
+        finally:
+            self._end_transaction()
+
+    async def _take_turn(self) -> None:
+        turn = _write_turn(self._engine)
+        try:
+            async with asyncio.timeout(WRITE_TURN_TIMEOUT_SECONDS):
+                await turn.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("the database is busy: try again") from None
+        self._turn = turn
+
+    def _end_transaction(self) -> None:
+        self.users.forget_read_ahead()
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.release()
 
     async def execute(self, statement: Executable) -> Result[Any]:
         """Run ``statement`` in this unit of work, translating driver errors."""
         if self._conn is None:
             raise RuntimeError("use the unit of work inside `async with`")
+        if self._takes_turns and self._turn is None:
+            await self._take_turn()  # this statement begins the transaction
         try:
             return await self._conn.execute(statement)
         except IntegrityError as exc:
@@ -327,8 +380,13 @@ class SqlUnitOfWork:
             _raise_conflict(exc)
         except (DBAPIError, OSError) as exc:
             raise DatabaseUnavailable("the database did not confirm the commit") from exc
+        finally:
+            self._end_transaction()
 
     async def rollback(self) -> None:
         if self._conn is None:
             return
-        await self._conn.rollback()
+        try:
+            await self._conn.rollback()
+        finally:
+            self._end_transaction()
