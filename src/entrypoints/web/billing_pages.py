@@ -20,14 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import Services
-from entrypoints.web.auth import Authenticated, actor_of, check_csrf, optional_auth
-from entrypoints.web.invite_pages import message
-from entrypoints.web.pages import PRIVATE
-from entrypoints.web.problems import status_for
+from entrypoints.web.auth import Authenticated
+from entrypoints.web.pagekit import actor, render, signed_in, signed_in_briefly
+from entrypoints.web.workspace_pages import workspace_context
 from saascore import billing
-from saascore.errors import ExternalServiceError, NotFound, SaasCoreError
+from saascore.errors import ExternalServiceError, NotFound
 from saascore.models import BillingEvent, Role, SubscriptionStatus
-from saascore.workspaces import list_workspaces, require_role, workspace_or_not_found
+from saascore.ports import UnitOfWork
+from saascore.workspaces import require_role
 
 log = structlog.get_logger("saascore.billing")
 STUB_ACTIONS = (
@@ -54,66 +54,34 @@ class PortalForm:
     return_url: str = ""
 
 
-def _refused(exc: SaasCoreError) -> Template:
-    return message("That did not work", exc.message, status=status_for(exc), error=True)
-
-
-async def _signed_in(request: Request[Any, Any, Any], services: Services) -> Authenticated | None:
-    async with services.uow() as uow:
-        auth = await optional_auth(request, uow, services)
-        await uow.commit()
-    return auth
-
-
-def _sign_in_first() -> Template:
-    return message("Sign in first", "Sign in to see this workspace's billing.", status=401)
+CHECKOUT_NOTICES = {
+    "success": "Thank you: the payment went through. The plan changes as soon as the "
+    "provider confirms it.",
+    "cancelled": "Checkout cancelled: nothing was charged.",
+}
 
 
 @get("/workspaces/{workspace_id:str}/billing", include_in_schema=False)
 async def billing_page(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
+    uow: NamedDependency[UnitOfWork],
     services: NamedDependency[Services],
     checkout: FromQuery[str | None] = None,
 ) -> Template:
-    async with services.uow() as uow:
-        auth = await optional_auth(request, uow, services)
-        if auth is None:
-            return _sign_in_first()
-        actor = actor_of(request, services, auth.user.id)
-        try:
-            view = await billing.billing_status(
-                uow, services.clock, services.billing_policy, actor, workspace_id
-            )
-            role = await require_role(uow, actor, workspace_id, Role.MEMBER)
-            workspace = await workspace_or_not_found(uow, workspace_id)
-        except SaasCoreError as exc:
-            return _refused(exc)
-        workspaces = await list_workspaces(uow, auth.user.id)
-        await uow.commit()
-    notice = {
-        "success": "Thank you: the payment went through. The plan changes as soon as the "
-        "provider confirms it.",
-        "cancelled": "Checkout cancelled: nothing was charged.",
-    }.get(checkout or "")
-    live = view.subscription_id is not None and view.status is not None and view.status.is_live
-    return Template(
-        "billing.html",
-        headers=PRIVATE,
-        context={
-            "auth": auth,
-            "workspace": workspace,
-            "workspaces": workspaces,
-            "role": role,
-            "can_manage": role.at_least(Role.ADMIN),
-            "view": view,
-            "is_owner": role is Role.OWNER,
-            "live": live,
-            "paid_plans": [p for p in services.billing_policy.plans if not p.is_free],
-            "csrf_token": auth.csrf_token,
-            "notice": notice,
-        },
+    auth = await signed_in(request, uow, services)
+    context = await workspace_context(request, uow, auth, workspace_id)
+    view = await billing.billing_status(
+        uow, services.clock, services.billing_policy, actor(request, auth), workspace_id
     )
+    live = view.subscription_id is not None and view.status is not None and view.status.is_live
+    context |= {
+        "view": view,
+        "live": live,
+        "paid_plans": [p for p in services.billing_policy.plans if not p.is_free],
+        "notice": CHECKOUT_NOTICES.get(checkout or ""),
+    }
+    return render(request, "billing.html", context, auth=auth)
 
 
 @post("/workspaces/{workspace_id:str}/billing/checkout", include_in_schema=False)
@@ -122,24 +90,18 @@ async def checkout_submit(
     workspace_id: FromPath[str],
     data: URLEncodedBody[PlanForm],
     services: NamedDependency[Services],
-) -> Template | Redirect:
-    auth = await _signed_in(request, services)
-    if auth is None:
-        return _sign_in_first()
-    await check_csrf(request, auth)
-    try:
-        start = await billing.start_checkout(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
-            actor_of(request, services, auth.user.id),
-            workspace_id,
-            plan=data.plan,
-        )
-    except SaasCoreError as exc:
-        return _refused(exc)
+) -> Redirect:
+    auth = await signed_in_briefly(request, services, form=True)
+    start = await billing.start_checkout(
+        services.uow,
+        services.clock,
+        services.ids,
+        services.billing_policy,
+        services.billing,
+        actor(request, auth),
+        workspace_id,
+        plan=data.plan,
+    )
     return Redirect(start.url, status_code=303)
 
 
@@ -148,23 +110,17 @@ async def portal_submit(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
     services: NamedDependency[Services],
-) -> Template | Redirect:
-    auth = await _signed_in(request, services)
-    if auth is None:
-        return _sign_in_first()
-    await check_csrf(request, auth)
-    try:
-        url = await billing.open_portal(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
-            actor_of(request, services, auth.user.id),
-            workspace_id,
-        )
-    except SaasCoreError as exc:
-        return _refused(exc)
+) -> Redirect:
+    auth = await signed_in_briefly(request, services, form=True)
+    url = await billing.open_portal(
+        services.uow,
+        services.clock,
+        services.ids,
+        services.billing_policy,
+        services.billing,
+        actor(request, auth),
+        workspace_id,
+    )
     return Redirect(url, status_code=303)
 
 
@@ -213,45 +169,34 @@ async def _apply(services: Services, events: list[BillingEvent]) -> None:
 
 @get("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
 async def stub_checkout_page(
-    session_id: FromPath[str], services: NamedDependency[Services]
+    request: Request[Any, Any, Any], session_id: FromPath[str], services: NamedDependency[Services]
 ) -> Template:
     session = _stub(services).checkouts.get(session_id)
     if session is None:
-        return message("No such checkout", "Start again from the billing page.", status=404)
-    return Template("stub_checkout.html", headers=PRIVATE, context={"session": session})
+        raise NotFound("no such checkout: start again from the billing page")
+    return render(request, "stub_checkout.html", {"session": session}, auth=None)
 
 
 @post("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
 async def stub_checkout_pay(
     session_id: FromPath[str], services: NamedDependency[Services]
-) -> Template | Redirect:
+) -> Redirect:
     stub = _stub(services)
-    try:
-        events = stub.complete_checkout(session_id)
-    except NotFound:
-        return message("No such checkout", "Start again from the billing page.", status=404)
-    await _apply(services, events)
+    await _apply(services, stub.complete_checkout(session_id))  # NotFound for an unknown id
     return Redirect(_local(services, stub.checkouts[session_id]["success_url"]), status_code=303)
 
 
 async def _portal_owner(
-    request: Request[Any, Any, Any], services: Services, customer_id: str
-) -> Authenticated | Template:
-    """The signed-in owner of the customer's workspace, or the page that refuses: unlike
-    Stripe's, the stub's portal address (the customer id) is not a secret."""
+    request: Request[Any, Any, Any], services: Services, customer_id: str, *, form: bool
+) -> Authenticated:
+    """The signed-in owner of the customer's workspace: unlike Stripe's, the stub's portal
+    address (the customer id) is not a secret."""
     async with services.uow() as uow:
-        auth = await optional_auth(request, uow, services)
-        if auth is None:
-            return _sign_in_first()
+        auth = await signed_in(request, uow, services, form=form)
         record = await uow.subscriptions.get_by_customer(customer_id)
         if record is None:
-            return message("No such customer", "Open the portal from the billing page.", status=404)
-        try:
-            await require_role(
-                uow, actor_of(request, services, auth.user.id), record.workspace_id, Role.OWNER
-            )
-        except SaasCoreError as exc:
-            return _refused(exc)
+            raise NotFound("no such customer: open the portal from the billing page")
+        await require_role(uow, actor(request, auth), record.workspace_id, Role.OWNER)
         await uow.commit()
     return auth
 
@@ -264,21 +209,15 @@ async def stub_portal_page(
     return_url: FromQuery[str] = "",
 ) -> Template:
     stub = _stub(services)
-    owner = await _portal_owner(request, services, customer_id)
-    if isinstance(owner, Template):
-        return owner
-    subscriptions = [s for s in stub.subscriptions.values() if s["customer"] == customer_id]
-    return Template(
-        "stub_portal.html",
-        headers=PRIVATE,
-        context={
-            "customer_id": customer_id,
-            "subscriptions": subscriptions,
-            "actions": STUB_ACTIONS,
-            "return_url": _local(services, return_url),
-            "csrf_token": owner.csrf_token,
-        },
-    )
+    owner = await _portal_owner(request, services, customer_id, form=False)
+    context = {
+        "customer_id": customer_id,
+        "subscriptions": [s for s in stub.subscriptions.values() if s["customer"] == customer_id],
+        "actions": STUB_ACTIONS,
+        "return_url": _local(services, return_url),
+        "csrf_token": owner.csrf_token,
+    }
+    return render(request, "stub_portal.html", context, auth=owner)
 
 
 @post("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
@@ -287,16 +226,13 @@ async def stub_portal_act(
     customer_id: FromPath[str],
     data: URLEncodedBody[PortalForm],
     services: NamedDependency[Services],
-) -> Template | Redirect:
+) -> Redirect:
     stub = _stub(services)
-    owner = await _portal_owner(request, services, customer_id)
-    if isinstance(owner, Template):
-        return owner
-    await check_csrf(request, owner)
+    await _portal_owner(request, services, customer_id, form=True)
     subscription = stub.subscriptions.get(data.subscription)
     status = _STATUS_FOR_ACTION.get(data.action)
     if subscription is None or subscription["customer"] != customer_id or status is None:
-        return message("Nothing to change", "Open the portal from the billing page.", status=404)
+        raise NotFound("nothing to change: open the portal from the billing page")
     await _apply(services, stub.set_status(data.subscription, status))
     back = urlencode({"return_url": _local(services, data.return_url)})
     return Redirect(f"/billing/stub/portal/{customer_id}?{back}", status_code=303)
