@@ -40,6 +40,8 @@ from saascore.ports import (
 )
 
 Readiness = Callable[[], Awaitable[list[str]]]
+# Where the web app serves the offline billing stub's checkout and portal pages.
+STUB_BILLING_PATH = "/billing/stub"
 Closer = Callable[[], Awaitable[None]]
 
 
@@ -136,7 +138,9 @@ def billing_gateway(settings: Settings, clock: Clock) -> BillingGateway:
     if settings.billing_backend == "none":
         return DisabledBillingGateway()
     return StubBillingGateway(
-        settings.base_url, webhook_secret=settings.stripe_webhook_secret, clock=clock
+        f"{settings.base_url}{STUB_BILLING_PATH}",
+        webhook_secret=settings.stripe_webhook_secret,
+        clock=clock,
     )
 
 

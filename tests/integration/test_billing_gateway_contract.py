@@ -65,7 +65,7 @@ def memory_billing(kind: str) -> Billing:
     gateway = (
         InMemoryBillingGateway(webhook_secret=SECRETS[kind])
         if kind == "memory"
-        else StubBillingGateway("http://127.0.0.1:8000", webhook_secret=SECRETS[kind])
+        else StubBillingGateway("http://127.0.0.1:8000/billing/stub", webhook_secret=SECRETS[kind])
     )
 
     async def pay(session_id: str) -> str:

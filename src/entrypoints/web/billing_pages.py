@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.memory.billing import InMemoryBillingGateway
-from entrypoints.bootstrap import Services
+from entrypoints.bootstrap import STUB_BILLING_PATH, Services
 from entrypoints.web.auth import Authenticated
 from entrypoints.web.pagekit import actor, render, signed_in, signed_in_briefly
 from entrypoints.web.workspace_pages import workspace_context
@@ -167,7 +167,7 @@ async def _apply(services: Services, events: list[BillingEvent]) -> None:
     services.outbox_wakeup.set()
 
 
-@get("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
+@get(f"{STUB_BILLING_PATH}/checkout/{{session_id:str}}", include_in_schema=False)
 async def stub_checkout_page(
     request: Request[Any, Any, Any], session_id: FromPath[str], services: NamedDependency[Services]
 ) -> Template:
@@ -177,7 +177,7 @@ async def stub_checkout_page(
     return render(request, "stub_checkout.html", {"session": session}, auth=None)
 
 
-@post("/billing/stub/checkout/{session_id:str}", include_in_schema=False)
+@post(f"{STUB_BILLING_PATH}/checkout/{{session_id:str}}", include_in_schema=False)
 async def stub_checkout_pay(
     session_id: FromPath[str], services: NamedDependency[Services]
 ) -> Redirect:
@@ -201,7 +201,7 @@ async def _portal_owner(
     return auth
 
 
-@get("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
+@get(f"{STUB_BILLING_PATH}/portal/{{customer_id:str}}", include_in_schema=False)
 async def stub_portal_page(
     request: Request[Any, Any, Any],
     customer_id: FromPath[str],
@@ -220,7 +220,7 @@ async def stub_portal_page(
     return render(request, "stub_portal.html", context, auth=owner)
 
 
-@post("/billing/stub/portal/{customer_id:str}", include_in_schema=False)
+@post(f"{STUB_BILLING_PATH}/portal/{{customer_id:str}}", include_in_schema=False)
 async def stub_portal_act(
     request: Request[Any, Any, Any],
     customer_id: FromPath[str],
@@ -235,7 +235,7 @@ async def stub_portal_act(
         raise NotFound("nothing to change: open the portal from the billing page")
     await _apply(services, stub.set_status(data.subscription, status))
     back = urlencode({"return_url": _local(services, data.return_url)})
-    return Redirect(f"/billing/stub/portal/{customer_id}?{back}", status_code=303)
+    return Redirect(f"{STUB_BILLING_PATH}/portal/{customer_id}?{back}", status_code=303)
 
 
 BILLING_PAGES = [billing_page, checkout_submit, portal_submit]
