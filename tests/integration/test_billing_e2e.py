@@ -15,21 +15,15 @@ import asyncio
 import os
 import re
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import attrs
 import httpx
 import pytest
 
-from entrypoints.settings import Settings, variable
+from tests.support.appserver import LINK, SETTINGS_VARIABLES, AppProcess
 from tests.support.databases import sqlite_url
-from tests.support.smtp import HOST, free_port
 from tests.support.stripe_server import LocalStripe, running_localstripe
 
 PRICE = "price_pro_monthly"
@@ -37,98 +31,13 @@ SECRET_KEY = "sk_test_e2e"
 WEBHOOK_SECRET = "whsec_e2e"
 OWNER = "founder@example.com"
 WORKSPACE = "Acme Inc"
-START_TIMEOUT = 30.0
 WEBHOOK_WAIT = 15.0  # localstripe delivers ~1 s after the call, once, fire-and-forget
-STOP_TIMEOUT = 10.0
-SETTINGS_VARIABLES = frozenset(variable(f.name) for f in attrs.fields(Settings))
-LINK = re.compile(r"/auth/confirm\?token=([A-Za-z0-9_-]+)")
-
-
-class AppServer:
-    """``saascore dev`` in a subprocess; its stdout and stderr are collected as they come."""
-
-    def __init__(self, folder: Path, env: dict[str, str], port: int) -> None:
-        self.folder = folder
-        self.env = env
-        self.port = port
-        self.base = f"http://{HOST}:{port}"
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            # `saascore dev`: `db upgrade`, `db seed` (the database is empty) and `serve` in one
-            # process, which saves two interpreter start-ups of ~3 s each.
-            [sys.executable, "-m", "entrypoints.cli", "dev", "--port", str(self.port)],
-            cwd=self.folder,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        # A thread drains the pipe, so a chatty server never blocks on a full one.
-        self._reader = threading.Thread(target=self._read, args=(self._process,), daemon=True)
-        self._reader.start()
-        self._wait_until_up()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            with self._lock:
-                self._lines.append(line)
-
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                self._join_reader()
-                raise AssertionError(
-                    f"saascore dev exited with {self._process.returncode}:\n{self.output()}"
-                )
-            try:
-                httpx.get(f"{self.base}/healthz", timeout=1)
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"saascore dev did not answer within {START_TIMEOUT} s:\n{self.output()}"
-                    ) from None
-                time.sleep(0.1)
-            else:
-                return
-
-    def _join_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
-        self._join_reader()
-        if process.stdout is not None:
-            process.stdout.close()
-
-    def output(self) -> str:
-        with self._lock:
-            return "".join(self._lines)
 
 
 class Stack:
     """The app and localstripe, both running; what a failing assertion should show."""
 
-    def __init__(self, app: AppServer, stripe: LocalStripe) -> None:
+    def __init__(self, app: AppProcess, stripe: LocalStripe) -> None:
         self.app = app
         self.stripe = stripe
 
@@ -158,13 +67,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_localstripe(tmp_path_factory.mktemp("localstripe")) as stripe:
         stripe.create_plan(PRICE)
         folder = tmp_path_factory.mktemp("app")
-        port = free_port()
         env = {
             # None of the developer's or CI's own settings: only what this test sets.
             **{k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES},
             "ENVIRONMENT": "development",
             "DATABASE_URL": sqlite_url(folder / "saascore.db"),
-            "BASE_URL": f"http://{HOST}:{port}",
             "BILLING_BACKEND": "stripe",
             "STRIPE_SECRET_KEY": SECRET_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -174,9 +81,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "LOG_FORMAT": "console",
             "PYTHONUNBUFFERED": "1",
         }
-        app = AppServer(folder, env, port)
+        # `saascore dev`: `db upgrade`, `db seed` (the database is empty) and `serve` in one
+        # process, which saves two interpreter start-ups of ~3 s each.
+        app = AppProcess(folder, env, name="saascore dev", command="dev")
         try:
-            app.start()
+            app.launch()
+            app.wait_until_up()
             yield Stack(app, stripe)
         finally:
             app.stop()

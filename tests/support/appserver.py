@@ -57,11 +57,15 @@ def base_env(**settings: str) -> dict[str, str]:
 
 
 class AppProcess:
-    """``saascore serve`` in a subprocess on ``HOST``:``port``; output collected as it comes."""
+    """``saascore serve`` (or ``command``, e.g. ``dev``) in a subprocess on ``HOST``:``port``;
+    output collected as it comes."""
 
-    def __init__(self, folder: Path, env: Mapping[str, str], *, name: str = "app") -> None:
+    def __init__(
+        self, folder: Path, env: Mapping[str, str], *, name: str = "app", command: str = "serve"
+    ) -> None:
         self.folder = folder
         self.name = name
+        self.command = command
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.env = {**env, "BASE_URL": self.base}
@@ -73,7 +77,7 @@ class AppProcess:
     def launch(self) -> None:
         """Start the process; ``wait_until_up`` waits for it (so several start at once)."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "entrypoints.cli", self.command, "--port", str(self.port)],
             cwd=self.folder,
             env=self.env,
             stdin=subprocess.DEVNULL,
