@@ -42,6 +42,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     web_concurrency: int = 1  # worker processes (uvicorn's and gunicorn's variable)
+    body_read_timeout_seconds: int = 10  # a request body not all there by then answers 408
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "auto"
     # Sign-in
@@ -285,6 +286,7 @@ _CHECKS: Mapping[str, Callable[[Any, Mapping[str, Any]], Any]] = {
             "confirm_limit_window_minutes",
             "billing_past_due_grace_seconds",
             "web_concurrency",
+            "body_read_timeout_seconds",
             "stripe_timeout_seconds",
             "webhook_limit_per_ip",
             "webhook_limit_window_minutes",

@@ -24,7 +24,11 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.engine import make_url
 
+from adapters.sql.engine import make_engine
+from adapters.sql.uow import SqlUnitOfWork
 from entrypoints.web.app import MAX_BODY_BYTES
+from entrypoints.web.problems import status_for
+from saascore.errors import DatabaseUnavailable
 from tests.support.appserver import (
     AppProcess,
     FakeStripe,
@@ -433,3 +437,153 @@ class TestRequestBodies:
 
         assert (415, "unsupported_media_type") == problem_of(response)
         assert 0 == len([m for m in shop.smtp.messages if m["To"] == "someone@example.com"])
+
+
+# ---------------------------------------------------------------------------- slow clients
+
+TRICKLE_SECONDS = 30.0
+
+
+async def _trickle(base: str, cookie: str, path: str, seconds: float) -> bytes:
+    """A signed-in client sending a form body to ``path`` one byte a second for ``seconds``
+    (with no CSRF header, so the server must read the form for ``_csrf``); what came back."""
+    port = int(base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection(HOST, port)
+    body = b"_csrf=" + b"x" * 200
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nCookie: {cookie}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    deadline = time.monotonic() + seconds
+    try:
+        for byte in body:
+            if time.monotonic() >= deadline:
+                break
+            writer.write(bytes([byte]))
+            await writer.drain()
+            try:  # a server that gave up answers meanwhile
+                return await asyncio.wait_for(reader.read(65536), timeout=1.0)
+            except TimeoutError:
+                continue
+        return await asyncio.wait_for(reader.read(65536), timeout=15.0)
+    except (ConnectionError, TimeoutError):
+        return b""
+    finally:
+        writer.close()
+
+
+async def _victim_answers(client: httpx.AsyncClient, seconds: float) -> list[tuple[int, float]]:
+    """``GET /api/me`` and ``GET /readyz`` every second for ``seconds``: status and time."""
+    answers = []
+    deadline = time.monotonic() + seconds
+    await asyncio.sleep(1.0)  # let the tricklers get inside the server first
+    while time.monotonic() < deadline:
+        for path in ("/api/me", "/readyz"):
+            started = time.monotonic()
+            response = await client.get(path)
+            answers.append((response.status_code, time.monotonic() - started))
+        await asyncio.sleep(1.0)
+    return answers
+
+
+async def _under_slow_clients(
+    app: AppProcess, smtp: SmtpServer, tricklers: int, path: str
+) -> list[tuple[int, float]]:
+    async with (
+        httpx.AsyncClient(base_url=app.base, timeout=15) as attacker,
+        httpx.AsyncClient(base_url=app.base, timeout=15) as victim,
+    ):
+        await sign_in(attacker, smtp, "slow@example.com")
+        await sign_in(victim, smtp, "victim@example.com")
+        cookie = "; ".join(f"{name}={value}" for name, value in attacker.cookies.items())
+        slow = [
+            asyncio.create_task(_trickle(app.base, cookie, path, TRICKLE_SECONDS))
+            for _ in range(tricklers)
+        ]
+        answers = await _victim_answers(victim, TRICKLE_SECONDS - 2)
+        await asyncio.gather(*slow)
+    return answers
+
+
+async def _slow_clients_leave_others_alone(
+    database_url: str, tmp_path: Path, tricklers: int
+) -> None:
+    with SmtpServer() as smtp:
+        env = base_env(
+            DATABASE_URL=database_url,
+            BODY_READ_TIMEOUT_SECONDS="60",  # longer than the trickle
+            **smtp_env(smtp.port),
+        )
+        app = AppProcess(tmp_path, env)
+        with running(app):
+            answers = await _under_slow_clients(app, smtp, tricklers, "/api/auth/logout")
+
+    assert len(answers) >= 20, answers
+    assert all(status == 200 for status, _ in answers), answers
+    assert max(took for _, took in answers) < 1.0, answers
+
+
+class TestSlowClients:
+    async def test_a_slow_body_on_sqlite_holds_no_write_turn(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        """A signed-in client trickling a form body to an unsafe route for 30 s leaves
+        everyone else's requests and /readyz answering 200 within a second all along."""
+        await _slow_clients_leave_others_alone(sqlite_url, tmp_path, 1)
+
+    @pytest.mark.postgres
+    async def test_slow_bodies_on_postgres_hold_no_connection(
+        self, postgres_url: str, tmp_path: Path
+    ) -> None:
+        """25 such clients, more than the default pool has connections, do the same."""
+        await _slow_clients_leave_others_alone(postgres_url, tmp_path, 25)
+
+
+async def test_a_body_that_does_not_arrive_in_time_gets_408(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A body still incomplete after BODY_READ_TIMEOUT_SECONDS is answered 408 with a
+    problem body, and the session it named is untouched (the sign-out never ran)."""
+    with SmtpServer() as smtp:
+        env = base_env(
+            DATABASE_URL=sqlite_url, BODY_READ_TIMEOUT_SECONDS="2", **smtp_env(smtp.port)
+        )
+        app = AppProcess(tmp_path, env)
+        with running(app):
+            async with httpx.AsyncClient(base_url=app.base, timeout=15) as client:
+                await sign_in(client, smtp, "slow@example.com")
+                cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+                started = time.monotonic()
+                answer = await _trickle(app.base, cookie, "/api/auth/logout", 10.0)
+                took = time.monotonic() - started
+                still_signed_in = await client.get("/api/me")
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b"application/problem+json" in head, answer
+    assert b'"code":"request_timeout"' in body, answer
+    assert took < 6.0, took
+    assert 200 == still_signed_in.status_code
+
+
+@pytest.mark.postgres
+async def test_a_pool_with_no_free_connection_answers_database_unavailable(
+    postgres_url: str,
+) -> None:
+    """Every pooled connection busy: the next unit of work fails with DatabaseUnavailable
+    (a 503 database_unavailable problem over HTTP) once the pool timeout passes, not with
+    SQLAlchemy's TimeoutError (a 500); the pool serves again once a connection is back."""
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        async with SqlUnitOfWork(engine) as holder:
+            await holder.users.get("nobody")
+            with pytest.raises(DatabaseUnavailable, match="no connection is free"):
+                async with SqlUnitOfWork(engine) as starved:
+                    await starved.users.get("nobody")
+        async with SqlUnitOfWork(engine) as later:
+            assert await later.users.get("nobody") is None
+    finally:
+        await engine.dispose()
+    assert 503 == status_for(DatabaseUnavailable("x"))

@@ -62,6 +62,9 @@ def make_engine(database_url: str, **options: Any) -> AsyncEngine:
     if "poolclass" not in options:
         options.setdefault("pool_size", 10)
         options.setdefault("max_overflow", 10)
+        # A request that finds every connection busy answers 503 after this long, as a
+        # SQLite one does when it waits for the write turn.
+        options.setdefault("pool_timeout", 10)
     options.setdefault("connect_args", {"timeout": 10})
     return create_async_engine(url, **options)
 

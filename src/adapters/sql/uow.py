@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Self
 
 from sqlalchemy import Executable, Result, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.audit import SqlAuditLog
@@ -315,6 +316,10 @@ class SqlUnitOfWork:
             # The transaction begins with the first statement (SQLAlchemy's autobegin), so
             # a SQLite write lock is held only from the first statement to the commit.
             self._conn = await self._engine.connect()
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(
+                "the database is busy: no connection is free, try again"
+            ) from exc
         except (DBAPIError, OSError) as exc:
             await self._close()
             raise DatabaseUnavailable("the database could not be reached") from exc

@@ -35,6 +35,7 @@ from entrypoints.web.billing_pages import (
     STUB_PAGES,
     adopt_stored_subscriptions,
 )
+from entrypoints.web.body import BufferedBodyMiddleware
 from entrypoints.web.deps import provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, readyz
@@ -116,7 +117,11 @@ def create_app(
             "caller": Provide(provide_caller),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestContextMiddleware(), GeneralRateLimitMiddleware()],
+        middleware=[
+            RequestContextMiddleware(),
+            GeneralRateLimitMiddleware(),
+            BufferedBodyMiddleware(MAX_BODY_BYTES),
+        ],
         before_request=before_request,
         before_send=[stamp_response],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),

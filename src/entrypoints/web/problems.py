@@ -47,6 +47,7 @@ CODE_FOR_STATUS: Mapping[int, str] = {
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
