@@ -55,7 +55,8 @@ class Services:
     (immutable) settings once, on first use."""
 
     settings: Settings
-    uow: UnitOfWorkFactory
+    uow: UnitOfWorkFactory  # write units of work
+    reader: UnitOfWorkFactory  # read units of work: no write turn, no commit
     email: EmailSender
     limiter: RateLimiter
     billing: BillingGateway = field(factory=DisabledBillingGateway)
@@ -151,9 +152,11 @@ def bootstrap(settings: Settings) -> Services:
     email = email_sender(settings, clock)
     billing = billing_gateway(settings, clock)
     if settings.uses_memory_database:
+        database = InMemoryDatabase()
         return Services(
             settings=settings,
-            uow=InMemoryDatabase().unit_of_work,
+            uow=database.unit_of_work,
+            reader=database.read_unit_of_work,
             email=email,
             limiter=limiter,
             billing=billing,
@@ -165,6 +168,9 @@ def bootstrap(settings: Settings) -> Services:
     def unit_of_work() -> UnitOfWork:
         return SqlUnitOfWork(engine)
 
+    def read_unit_of_work() -> UnitOfWork:
+        return SqlUnitOfWork(engine, read_only=True)
+
     async def readiness() -> list[str]:
         problems = await readiness_problems(engine)
         if not await limiter.check():
@@ -174,6 +180,7 @@ def bootstrap(settings: Settings) -> Services:
     return Services(
         settings=settings,
         uow=unit_of_work,
+        reader=read_unit_of_work,
         email=email,
         limiter=limiter,
         billing=billing,
@@ -199,6 +206,7 @@ def memory_services(
     return Services(
         settings=settings,
         uow=db.unit_of_work,
+        reader=db.read_unit_of_work,
         email=InMemoryEmailSender(),
         limiter=InMemoryRateLimiter(clock),
         billing=InMemoryBillingGateway(

@@ -38,7 +38,7 @@ from saascore.errors import (
 )
 from saascore.models import Actor, LoginLink, Session, User
 from saascore.outbox import enqueue
-from saascore.ports import Clock, Ids, UnitOfWork
+from saascore.ports import Clock, Ids, UnitOfWork, UnitOfWorkFactory
 from saascore.users import normalise_email
 
 TOKEN_BYTES = 32
@@ -230,10 +230,30 @@ async def authenticate(
     user = await uow.users.get(session.user_id)
     if user is None or user.disabled_at is not None:
         raise NotAuthenticated("sign in first")
-    if now - session.last_seen_at >= min(TOUCH_EVERY, policy.session_idle_ttl / 10):
+    if touch_due(session, now, policy) and not uow.read_only:
         session.last_seen_at = now
         await uow.sessions.touch(session.id, now)
     return user, session
+
+
+def touch_due(session: Session, now: datetime, policy: AuthPolicy) -> bool:
+    """Whether the session's last use is stale enough to be written again (not on every
+    request: once a minute, or a tenth of the idle timeout when that is shorter)."""
+    return now - session.last_seen_at >= min(TOUCH_EVERY, policy.session_idle_ttl / 10)
+
+
+async def touch_session(
+    uow: UnitOfWorkFactory, clock: Clock, policy: AuthPolicy, session: Session
+) -> None:
+    """After ``authenticate`` in a read unit of work: record that ``session`` was used now,
+    when that is due, in a short write transaction of its own."""
+    now = clock.now()
+    if not touch_due(session, now, policy):
+        return
+    async with uow() as writer:
+        await writer.sessions.touch(session.id, now)
+        await writer.commit()
+    session.last_seen_at = now
 
 
 async def sign_out(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, session: Session) -> None:

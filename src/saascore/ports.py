@@ -376,7 +376,13 @@ class UnitOfWork(Protocol):
 
     Use as ``async with uow_factory() as uow: ...; await uow.commit()``. Leaving the block
     without committing rolls back. Raises ``DatabaseUnavailable`` when storage is down.
+
+    A *read* unit of work (``read_only``) sees one consistent snapshot, never waits for a
+    writer and is never waited for; it cannot write or commit.
     """
+
+    @property
+    def read_only(self) -> bool: ...
 
     @property
     def users(self) -> UserRepository: ...
@@ -424,4 +430,5 @@ class UnitOfWork(Protocol):
         """Discard every change of this unit of work."""
 
 
+# Makes a write unit of work (or, for a reader factory, a read one).
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from adapters.sql.engine import make_engine
@@ -587,3 +588,19 @@ async def test_a_pool_with_no_free_connection_answers_database_unavailable(
     finally:
         await engine.dispose()
     assert 503 == status_for(DatabaseUnavailable("x"))
+
+
+@pytest.mark.postgres
+async def test_a_postgres_reader_is_a_read_only_transaction(postgres_url: str) -> None:
+    """On Postgres a read unit of work is BEGIN READ ONLY, so even a write slipped past the
+    adapter would be refused by the server."""
+    engine = make_engine(postgres_url)
+    try:
+        async with SqlUnitOfWork(engine, read_only=True) as reader:
+            shown = await reader.execute(text("SHOW transaction_read_only"))
+            assert "on" == shown.scalar()
+        async with SqlUnitOfWork(engine) as writer:
+            shown = await writer.execute(text("SHOW transaction_read_only"))
+            assert "off" == shown.scalar()
+    finally:
+        await engine.dispose()

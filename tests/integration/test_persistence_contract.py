@@ -3,9 +3,11 @@ file and Postgres (fixture ``services`` is parametrised over all three)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from attrs import evolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +84,42 @@ class TestTransactions:
 
         async with services.uow() as uow:
             assert (await uow.users.get("u1")).name == "User 1"  # type: ignore[union-attr]
+
+
+class TestReadUnitsOfWork:
+    async def test_readers_overlap_while_a_writer_holds_its_turn(self, services: Services) -> None:
+        """A writer mid-transaction (on SQLite: holding the write turn) keeps no reader
+        waiting: two readers are open at once beside it, each seeing only what was committed
+        before it began; a reader begun after the commit sees the change."""
+        await seed_basic(services)
+        async with services.uow() as writer:
+            await writer.users.update(evolve(user(1), name="Changed"))
+            async with asyncio.timeout(5):
+                async with services.reader() as first, services.reader() as second:
+                    seen = [await first.users.get("u1"), await second.users.get("u1")]
+                    # both open at once, and one reads again after the other
+                    assert await first.users.get("u2") == user(2)
+            await writer.commit()
+        assert [u.name for u in seen if u] == ["User 1", "User 1"]
+        async with services.reader() as after:
+            changed = await after.users.get("u1")
+        assert changed is not None
+        assert changed.name == "Changed"
+
+    async def test_a_reader_writes_and_commits_nothing(self, services: Services) -> None:
+        """A read unit of work refuses to commit; on SQL it refuses any write statement,
+        and whatever it changed (memory) is never kept."""
+        async with services.reader() as reader:
+            if services.settings.uses_memory_database:
+                await reader.users.add(user(9))  # into its snapshot, never kept
+            else:
+                with pytest.raises(RuntimeError, match="cannot write"):
+                    await reader.users.add(user(9))
+            with pytest.raises(RuntimeError, match="nothing to commit"):
+                await reader.commit()
+        async with services.reader() as reader:
+            assert await reader.users.get("u9") is None
+            assert reader.read_only
 
 
 class TestUsers:

@@ -97,6 +97,9 @@ class InMemoryDatabase:
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
 
+    def read_unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self, read_only=True)
+
 
 class InMemoryUserRepository:
     def __init__(self, state: _State) -> None:
@@ -528,8 +531,9 @@ class InMemoryBillingLedger:
 class InMemoryUnitOfWork:
     """A unit of work over an ``InMemoryDatabase``; see the module docstring."""
 
-    def __init__(self, database: InMemoryDatabase) -> None:
+    def __init__(self, database: InMemoryDatabase, *, read_only: bool = False) -> None:
         self._db = database
+        self.read_only = read_only
         self._work = _State()
         self._bind(self._work)
 
@@ -546,7 +550,10 @@ class InMemoryUnitOfWork:
         self.billing_ledger = InMemoryBillingLedger(state)
 
     async def __aenter__(self) -> Self:
-        await self._db.lock.acquire()
+        # A reader takes no lock: commits replace the state whole, never change it in place,
+        # so the state it copies is one consistent snapshot, as a SQL reader sees.
+        if not self.read_only:
+            await self._db.lock.acquire()
         self._work = self._db.state.copy()
         self._bind(self._work)
         return self
@@ -558,9 +565,12 @@ class InMemoryUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._work = _State()
-        self._db.lock.release()
+        if not self.read_only:
+            self._db.lock.release()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read unit of work has nothing to commit")
         self._db.state = self._work
         self._work = self._work.copy()
         self._bind(self._work)

@@ -42,6 +42,15 @@ def normalise_database_url(raw: str) -> str:
     return url.set(drivername=driver).render_as_string(hide_password=False)
 
 
+# Execution options of a read unit of work's connection: on SQLite a deferred BEGIN (no write
+# lock; WAL readers run beside the writer), on Postgres BEGIN READ ONLY.
+READ_ONLY = "saascore_read_only"
+READ_ONLY_OPTIONS: dict[str, dict[str, Any]] = {
+    "sqlite": {READ_ONLY: True},
+    "postgresql": {"postgresql_readonly": True},
+}
+
+
 def _is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
@@ -87,5 +96,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: a transaction that reads then writes
-        # waits for its turn instead of failing with SQLITE_BUSY halfway through.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # waits for its turn instead of failing with SQLITE_BUSY halfway through. A read
+        # unit of work never writes, so its deferred BEGIN takes no lock at all.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

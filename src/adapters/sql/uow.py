@@ -17,10 +17,12 @@ from sqlalchemy import Executable, Result, delete, func, insert, or_, select, up
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
 
 from adapters.sql.audit import SqlAuditLog
 from adapters.sql.base import SqlRepository
 from adapters.sql.billing import SqlBillingLedger, SqlSubscriptionRepository
+from adapters.sql.engine import READ_ONLY_OPTIONS
 from adapters.sql.invites import SqlInviteRepository
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.signin import SqlLoginLinkRepository, SqlSessionRepository
@@ -291,10 +293,15 @@ class SqlMembershipRepository(SqlRepository):
 class SqlUnitOfWork:
     """A unit of work on one connection from ``engine``; see the module docstring."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
-        self._takes_turns = engine.dialect.name == "sqlite"
+        self.read_only = read_only
+        # Readers of a SQLite file take no turn: WAL lets them read beside the writer, each
+        # on its own connection. An in-memory SQLite has one connection for everyone.
+        self._takes_turns = engine.dialect.name == "sqlite" and (
+            not read_only or isinstance(engine.pool, StaticPool)
+        )
         self._turn: asyncio.Lock | None = None  # held from the first statement to the end
         self.users = SqlUserRepository(self)
         self.workspaces = SqlWorkspaceRepository(self)
@@ -316,6 +323,8 @@ class SqlUnitOfWork:
             # The transaction begins with the first statement (SQLAlchemy's autobegin), so
             # a SQLite write lock is held only from the first statement to the commit.
             self._conn = await self._engine.connect()
+            if self.read_only:
+                await self._conn.execution_options(**READ_ONLY_OPTIONS[self.dialect_name])
         except PoolTimeout as exc:
             raise DatabaseUnavailable(
                 "the database is busy: no connection is free, try again"
@@ -363,6 +372,8 @@ class SqlUnitOfWork:
         """Run ``statement`` in this unit of work, translating driver errors."""
         if self._conn is None:
             raise RuntimeError("use the unit of work inside `async with`")
+        if self.read_only and getattr(statement, "is_dml", False):
+            raise RuntimeError("a read unit of work cannot write: use a write one")
         if self._takes_turns and self._turn is None:
             await self._take_turn()  # this statement begins the transaction
         try:
@@ -379,6 +390,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._conn is None:
             raise RuntimeError("use the unit of work inside `async with`")
+        if self.read_only:
+            raise RuntimeError("a read unit of work has nothing to commit")
         try:
             await self._conn.commit()
         except IntegrityError as exc:

@@ -28,10 +28,10 @@ Work = Callable[[Services, UnitOfWork], Awaitable[T]]
 
 
 def read(work: Work[T]) -> T:
-    """Run ``work`` in one unit of work that changes nothing."""
+    """Run ``work`` in one read unit of work: it waits for no writer and changes nothing."""
 
     async def run(services: Services) -> T:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             return await work(services, uow)
 
     return with_services(run)

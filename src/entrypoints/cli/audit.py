@@ -146,7 +146,7 @@ def audit_tail(
         click.echo(_json_line(event) if as_json else _line(event))
 
     async def work(services: Services) -> None:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             chain = await chain_id(uow, workspace)
             # The head is read before the page: an event appended in between is printed once.
             head = await uow.audit.head(chain)
@@ -207,10 +207,10 @@ def audit_export(workspace: str | None, fmt: str, output: str) -> None:
     JSON in one column). Without --workspace: the global chain."""
 
     async def work(services: Services) -> int:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             chain = await chain_id(uow, workspace)
         with click.open_file(output, "w", encoding="utf-8") as out:
-            return await _write(out, fmt, _chain_events(services.uow, chain))
+            return await _write(out, fmt, _chain_events(services.reader, chain))
 
     count = with_services(work)
     if output != "-":
@@ -232,11 +232,11 @@ def audit_verify(workspace: str | None) -> None:
     exits 14."""
 
     async def work(services: Services) -> tuple[int, list[str]]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             chains = [await chain_id(uow, workspace)] if workspace else await uow.audit.chains()
         problems = []
         for chain in chains:
-            async with services.uow() as uow:  # one consistent read per chain
+            async with services.reader() as uow:  # one consistent read per chain
                 broken = await verify_chain(uow, chain)
                 if broken is not None:
                     problems.append(await _describe(uow, broken))

@@ -132,7 +132,7 @@ def billing_sync(workspace: str | None, everything: bool) -> None:
         raise click.UsageError("name a WORKSPACE or pass --all (not both)")
 
     async def work(services: Services) -> list[tuple[str, bl.SyncResult]]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             targets = (
                 [await find_workspace(uow, workspace)]
                 if workspace
@@ -216,7 +216,7 @@ def billing_replay(event_id: str | None, since: str) -> None:
 
 def _collection(workspace: str, *, paused: bool) -> None:
     async def work(services: Services) -> tuple[Workspace, str]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             found = await find_workspace(uow, workspace)
         sub = await bl.set_collection(
             services.uow,

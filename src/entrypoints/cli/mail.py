@@ -30,7 +30,7 @@ def outbox_status(limit: int, as_json: bool) -> None:
     """Count queued, sent and failed email, and list the newest messages."""
 
     async def work(services: Services) -> tuple[OutboxStats, list[OutboxMessage]]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             return await uow.outbox.stats(), list(await uow.outbox.list(limit=limit))
 
     stats, recent = with_services(work)

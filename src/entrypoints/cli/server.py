@@ -50,7 +50,7 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 async def _empty(services: Services) -> bool:
-    async with services.uow() as uow:
+    async with services.reader() as uow:
         return not await uow.users.list(limit=1)
 
 

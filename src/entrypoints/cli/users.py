@@ -35,7 +35,7 @@ def users_list(limit: int, offset: int, as_json: bool) -> None:
     """List users by email."""
 
     async def work(services: Services) -> list[User]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             return list(await list_users(uow, limit=limit, offset=offset))
 
     found = with_services(work)

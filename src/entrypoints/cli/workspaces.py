@@ -45,7 +45,7 @@ def workspaces_list(limit: int, offset: int, as_json: bool) -> None:
     """List workspaces by name."""
 
     async def work(services: Services) -> list[Workspace]:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             return list(await uow.workspaces.list(limit=limit, offset=offset))
 
     found = with_services(work)
@@ -119,7 +119,7 @@ def workspaces_delete(workspace: str, yes: bool) -> None:
     --yes, asks you to type the workspace's slug and refuses anything else (exit 1)."""
 
     async def work(services: Services) -> Workspace:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             found = await find_workspace(uow, workspace)
         if not yes:  # asked between transactions: no lock is held while waiting
             _confirm_slug(found)

@@ -27,8 +27,9 @@ from litestar.exceptions import HTTPException
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings
 from entrypoints.web.clientip import client_ip
+from entrypoints.web.deps import SAFE_METHODS
 from entrypoints.web.requestid import request_id_of
-from saascore.auth import authenticate
+from saascore.auth import authenticate, touch_session
 from saascore.errors import NotAuthenticated, PermissionDenied
 from saascore.models import Actor, Session, User
 from saascore.ports import UnitOfWork
@@ -36,7 +37,6 @@ from saascore.ports import UnitOfWork
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 CSRF_EXEMPT_OPT = "csrf_exempt"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class CsrfFailed(PermissionDenied):
@@ -163,6 +163,8 @@ async def provide_auth(
     user, session = await authenticate(
         uow, services.clock, services.auth_policy, request.cookies.get(cookie_name(settings))
     )
+    if uow.read_only:
+        await touch_session(services.uow, services.clock, services.auth_policy, session)
     expected = csrf_token_for(settings, session)
     if (
         request.method not in SAFE_METHODS
@@ -187,6 +189,8 @@ async def optional_auth(
         )
     except NotAuthenticated:
         return None
+    if uow.read_only:
+        await touch_session(services.uow, services.clock, services.auth_policy, session)
     return Authenticated(user, session, csrf_token_for(services.settings, session))
 
 
