@@ -6,11 +6,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
+
 import nox
+
+if sys.version_info < (3, 11):  # noqa: UP036 -- say it before the resolver does, at length
+    sys.exit(f"saascore needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests"]
+# One set of environments per interpreter: running nox with another Python never reuses an
+# environment built for the previous one.
+_PYTHON = hashlib.sha256(sys.executable.encode()).hexdigest()[:8]
+nox.options.envdir = f".nox/py{sys.version_info[0]}{sys.version_info[1]}-{_PYTHON}"
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
