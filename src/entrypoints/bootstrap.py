@@ -7,8 +7,8 @@ lazily), and ``Services.aclose`` releases them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from functools import cached_property
 
 from attrs import define, field
 
@@ -22,13 +22,11 @@ from adapters.memory.ratelimit import InMemoryRateLimiter
 from adapters.ratelimit import LimitsRateLimiter
 from adapters.sql import SqlUnitOfWork, make_engine
 from adapters.sql.migrate import readiness_problems
-from entrypoints.policies import Policies
 from entrypoints.settings import Settings
 from entrypoints.wakeup import Wakeup
-from saascore.auth import AuthPolicy
-from saascore.billing import BillingPolicy
-from saascore.invites import InvitePolicy
-from saascore.outbox import DeliveryPolicy
+from saascore.context import Deps, Tx
+from saascore.models import Actor, RateLimit
+from saascore.policies import AuthPolicy, BillingPolicy, DeliveryPolicy, InvitePolicy, RateLimits
 from saascore.ports import (
     BillingGateway,
     Clock,
@@ -51,60 +49,156 @@ async def _always_ready() -> list[str]:
 
 @define
 class Services:
-    """Everything the entrypoints use, built once per process. The policies derive from the
-    (immutable) settings once, on first use."""
+    """Everything the entrypoints use, built once per process: the settings, the use cases'
+    ``Deps`` and what only the entrypoints need (readiness, closers, the dispatcher's
+    wake-up)."""
 
     settings: Settings
-    uow: UnitOfWorkFactory  # write units of work
-    reader: UnitOfWorkFactory  # read units of work: no write turn, no commit
-    email: EmailSender
-    limiter: RateLimiter
-    billing: BillingGateway = field(factory=DisabledBillingGateway)
-    clock: Clock = field(factory=SystemClock)
-    ids: Ids = field(factory=UuidIds)
+    deps: Deps
     readiness: Readiness = _always_ready
     closers: list[Closer] = field(factory=list)
     # Set when something was queued in the outbox, so the dispatcher runs now, not later.
     outbox_wakeup: Wakeup = field(factory=Wakeup)
 
-    @cached_property
+    # Short names for the parts of ``deps`` that entrypoints and tests reach most.
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        return self.deps.writer
+
+    @property
+    def reader(self) -> UnitOfWorkFactory:
+        return self.deps.reader
+
+    @property
+    def clock(self) -> Clock:
+        return self.deps.clock
+
+    @property
+    def ids(self) -> Ids:
+        return self.deps.ids
+
+    @property
+    def billing(self) -> BillingGateway:
+        return self.deps.billing
+
+    @property
+    def email(self) -> EmailSender:
+        return self.deps.email
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.deps.limiter
+
+    @property
+    def policies(self) -> RateLimits:
+        return self.deps.limits
+
+    @property
     def auth_policy(self) -> AuthPolicy:
-        s = self.settings
-        return AuthPolicy(
-            base_url=s.base_url,
-            login_link_ttl=timedelta(seconds=s.login_link_ttl_seconds),
-            session_idle_ttl=timedelta(seconds=s.session_idle_ttl_seconds),
-            session_absolute_ttl=timedelta(seconds=s.session_absolute_ttl_seconds),
-            signup_enabled=s.signup_enabled,
-        )
+        return self.deps.auth
 
-    @cached_property
+    @property
     def billing_policy(self) -> BillingPolicy:
-        return BillingPolicy(
-            plans=self.settings.plans,
-            base_url=self.settings.base_url,
-            past_due_grace=timedelta(seconds=self.settings.billing_past_due_grace_seconds),
-        )
+        return self.deps.plans
 
-    @cached_property
+    @property
     def invite_policy(self) -> InvitePolicy:
-        return InvitePolicy(
-            base_url=self.settings.base_url,
-            ttl=timedelta(seconds=self.settings.invite_ttl_seconds),
-            billing=self.billing_policy,
-        )
+        return self.deps.invites
 
-    @cached_property
+    @property
     def delivery_policy(self) -> DeliveryPolicy:
-        return DeliveryPolicy(max_attempts=self.settings.outbox_max_attempts)
+        return self.deps.delivery
 
-    @cached_property
-    def policies(self) -> Policies:
-        return Policies.from_settings(self.settings)
+    def transaction(self, actor: Actor, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        return self.deps.transaction(actor, write=write)
 
     async def aclose(self) -> None:
         while self.closers:
             await self.closers.pop()()
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    login_window = settings.login_link_limit_window_minutes * 60
+    return RateLimits(
+        general=RateLimit(
+            "general", settings.rate_limit_max, settings.rate_limit_window_minutes * 60
+        ),
+        login_link_per_email=RateLimit(
+            "login_link_email", settings.login_link_limit_per_email, login_window
+        ),
+        login_link_per_ip=RateLimit(
+            "login_link_ip", settings.login_link_limit_per_ip, login_window
+        ),
+        confirm_per_ip=RateLimit(
+            "confirm_ip",
+            settings.confirm_limit_per_ip,
+            settings.confirm_limit_window_minutes * 60,
+        ),
+        invites_per_workspace=RateLimit(
+            "invites_workspace",
+            settings.invite_limit_per_workspace,
+            settings.invite_limit_window_minutes * 60,
+        ),
+        webhook_per_ip=RateLimit(
+            "webhook_ip",
+            settings.webhook_limit_per_ip,
+            settings.webhook_limit_window_minutes * 60,
+        ),
+    )
+
+
+def services_for(
+    settings: Settings,
+    *,
+    writer: UnitOfWorkFactory,
+    reader: UnitOfWorkFactory,
+    clock: Clock,
+    ids: Ids,
+    billing: BillingGateway,
+    email: EmailSender,
+    limiter: RateLimiter,
+    readiness: Readiness = _always_ready,
+    closers: list[Closer] | None = None,
+) -> Services:
+    """``Services`` whose ``Deps`` carry the policies ``settings`` set."""
+    wakeup = Wakeup()
+    plans = BillingPolicy(
+        plans=settings.plans,
+        base_url=settings.base_url,
+        past_due_grace=timedelta(seconds=settings.billing_past_due_grace_seconds),
+    )
+    deps = Deps(
+        writer=writer,
+        reader=reader,
+        clock=clock,
+        ids=ids,
+        billing=billing,
+        email=email,
+        limiter=limiter,
+        auth=AuthPolicy(
+            base_url=settings.base_url,
+            login_link_ttl=timedelta(seconds=settings.login_link_ttl_seconds),
+            session_idle_ttl=timedelta(seconds=settings.session_idle_ttl_seconds),
+            session_absolute_ttl=timedelta(seconds=settings.session_absolute_ttl_seconds),
+            signup_enabled=settings.signup_enabled,
+        ),
+        plans=plans,
+        invites=InvitePolicy(
+            base_url=settings.base_url,
+            ttl=timedelta(seconds=settings.invite_ttl_seconds),
+            billing=plans,
+        ),
+        delivery=DeliveryPolicy(max_attempts=settings.outbox_max_attempts),
+        limits=rate_limits(settings),
+        email_queued=wakeup.set,
+    )
+    return Services(
+        settings=settings,
+        deps=deps,
+        readiness=readiness,
+        closers=closers if closers is not None else [],
+        outbox_wakeup=wakeup,
+    )
 
 
 def email_sender(settings: Settings, clock: Clock) -> EmailSender:
@@ -153,14 +247,15 @@ def bootstrap(settings: Settings) -> Services:
     billing = billing_gateway(settings, clock)
     if settings.uses_memory_database:
         database = InMemoryDatabase()
-        return Services(
-            settings=settings,
-            uow=database.unit_of_work,
+        return services_for(
+            settings,
+            writer=database.unit_of_work,
             reader=database.read_unit_of_work,
+            clock=clock,
+            ids=UuidIds(),
+            billing=billing,
             email=email,
             limiter=limiter,
-            billing=billing,
-            clock=clock,
             closers=[limiter.aclose],
         )
     engine = make_engine(settings.database_url)
@@ -177,14 +272,15 @@ def bootstrap(settings: Settings) -> Services:
             problems.append("rate limit storage unreachable: check RATE_LIMIT_STORAGE_URL")
         return problems
 
-    return Services(
-        settings=settings,
-        uow=unit_of_work,
+    return services_for(
+        settings,
+        writer=unit_of_work,
         reader=read_unit_of_work,
+        clock=clock,
+        ids=UuidIds(),
+        billing=billing,
         email=email,
         limiter=limiter,
-        billing=billing,
-        clock=clock,
         readiness=readiness,
         closers=[engine.dispose, limiter.aclose],
     )
@@ -203,15 +299,15 @@ def memory_services(
     settings = settings or Settings(
         database_url="memory://", environment="test", email_backend="memory"
     )
-    return Services(
-        settings=settings,
-        uow=db.unit_of_work,
+    return services_for(
+        settings,
+        writer=db.unit_of_work,
         reader=db.read_unit_of_work,
-        email=InMemoryEmailSender(),
-        limiter=InMemoryRateLimiter(clock),
+        clock=clock,
+        ids=ids or UuidIds(),
         billing=InMemoryBillingGateway(
             webhook_secret=settings.stripe_webhook_secret or "whsec_memory", clock=clock
         ),
-        clock=clock,
-        ids=ids or UuidIds(),
+        email=InMemoryEmailSender(),
+        limiter=InMemoryRateLimiter(clock),
     )

@@ -38,6 +38,7 @@ from saascore.errors import (
 )
 from saascore.models import Actor, LoginLink, Session, User
 from saascore.outbox import enqueue
+from saascore.policies import AuthPolicy
 from saascore.ports import Clock, Ids, UnitOfWork, UnitOfWorkFactory
 from saascore.users import normalise_email
 
@@ -47,17 +48,6 @@ MAX_NEXT_LENGTH = 512
 # precise enough for idle expiry and "last active" -- unless the idle lifetime itself is
 # short (operators and tests turn it down to seconds), then a tenth of it.
 TOUCH_EVERY = timedelta(minutes=1)
-
-
-@frozen
-class AuthPolicy:
-    """Lifetimes and switches for sign-in, from settings."""
-
-    base_url: str
-    login_link_ttl: timedelta = timedelta(minutes=10)
-    session_idle_ttl: timedelta = timedelta(days=7)
-    session_absolute_ttl: timedelta = timedelta(days=30)
-    signup_enabled: bool = True
 
 
 @frozen

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from attrs import evolve, frozen
@@ -28,7 +28,7 @@ from attrs import evolve, frozen
 from saascore import workspaces
 from saascore.audit import record
 from saascore.emails import payment_failed_email
-from saascore.errors import BillingUnavailable, InvalidInput, NotFound, SeatLimit
+from saascore.errors import BillingUnavailable, NotFound, SeatLimit
 from saascore.models import (
     Actor,
     BillingEvent,
@@ -44,10 +44,9 @@ from saascore.models import (
     SubscriptionStatus,
 )
 from saascore.outbox import enqueue
+from saascore.policies import BillingPolicy
 from saascore.ports import BillingGateway, Clock, Ids, UnitOfWork, UnitOfWorkFactory
 from saascore.workspaces import require_role, workspace_or_not_found
-
-FREE = Plan(name="free", price_id=None, seat_limit=None)
 
 # The event types saascore acts on; every other type is recorded and ignored.
 SUBSCRIPTION_EVENTS = frozenset(
@@ -66,41 +65,6 @@ HANDLED_EVENTS = SUBSCRIPTION_EVENTS | {
 }
 REPLAY_LIMIT = 10_000  # events per replay; Stripe keeps 30 days of them
 ENTITLING = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE})
-
-
-@frozen
-class BillingPolicy:
-    """The plans on offer and how long a past-due subscription keeps its plan.
-
-    ``plans[0]`` is the plan of a workspace that pays nothing; it must be free.
-    """
-
-    plans: tuple[Plan, ...] = (FREE,)
-    base_url: str = "http://127.0.0.1:8000"
-    past_due_grace: timedelta = timedelta(days=7)
-    refetch_timeout: timedelta = timedelta(seconds=5)  # a webhook's re-fetch from the provider
-
-    def __attrs_post_init__(self) -> None:
-        if not self.plans or not self.plans[0].is_free:
-            raise ValueError("the first plan must be the free one (no price id)")
-
-    @property
-    def free(self) -> Plan:
-        return self.plans[0]
-
-    def for_price(self, price_id: str | None) -> Plan | None:
-        return next((p for p in self.plans if price_id and p.price_id == price_id), None)
-
-    def paid(self, name: str) -> Plan:
-        """The paid plan called ``name``; ``InvalidInput`` for a free or unknown name."""
-        plan = next((p for p in self.plans if p.name == name and not p.is_free), None)
-        if plan is None:
-            offered = ", ".join(p.name for p in self.plans if not p.is_free) or "none"
-            raise InvalidInput({"plan": f"no paid plan {name!r}; plans on offer: {offered}"})
-        return plan
-
-    def billing_url(self, workspace_id: str) -> str:
-        return f"{self.base_url}/workspaces/{workspace_id}/billing"
 
 
 # ---------------------------------------------------------------- entitlement and seats

@@ -18,27 +18,20 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-from attrs import field, frozen
+from attrs import frozen
 
 from saascore.audit import record
 from saascore.auth import hash_token, new_token
-from saascore.billing import BillingPolicy, ensure_seat
+from saascore.billing import ensure_seat
 from saascore.emails import invite_email
 from saascore.errors import Conflict, InviteGone, NotFound, PermissionDenied
 from saascore.models import Actor, Invite, InviteStatus, InviteView, Membership, Role, User
 from saascore.outbox import enqueue
+from saascore.policies import InvitePolicy
 from saascore.ports import Clock, Ids, UnitOfWork
 from saascore.users import normalise_email
 from saascore.workspaces import require_role, workspace_or_not_found
-
-
-@frozen
-class InvitePolicy:
-    base_url: str
-    ttl: timedelta = timedelta(days=7)
-    billing: BillingPolicy = field(factory=BillingPolicy)  # its plans' seat limits
 
 
 @frozen

@@ -16,28 +16,14 @@ Rules:
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from attrs import frozen
 
 from saascore.errors import DeliveryFailed
 from saascore.models import EmailMessage, OutboxMessage
+from saascore.policies import DeliveryPolicy
 from saascore.ports import Clock, EmailSender, Ids, UnitOfWork, UnitOfWorkFactory
 
 MAX_ERROR_LENGTH = 500
-
-
-@frozen
-class DeliveryPolicy:
-    max_attempts: int = 8
-    first_retry: timedelta = timedelta(seconds=30)
-    longest_retry: timedelta = timedelta(hours=1)
-    lease: timedelta = timedelta(minutes=5)
-    batch: int = 20
-
-    def retry_delay(self, attempts: int) -> timedelta:
-        """30 s, 1 min, 2 min, 4 min, ... capped at ``longest_retry``."""
-        return min(self.longest_retry, self.first_retry * (1 << max(0, attempts - 1)))
 
 
 @frozen
