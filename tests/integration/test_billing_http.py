@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-from attrs import frozen
+from attrs import evolve, frozen
 
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.web import create_app
@@ -276,11 +276,12 @@ class TestWebhook:
             uow.commit = commit  # type: ignore[method-assign]
             return uow
 
-        services.uow = flaky
+        deps = services.deps
+        services.deps = evolve(deps, writer=flaky)
         try:
             failed = await shop.deliver(event)
         finally:
-            services.uow = real
+            services.deps = deps
         retried = await shop.deliver(event)
         again = await shop.deliver(event)
 

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from attrs import evolve
 from hypothesis.stateful import RuleBasedStateMachine
 
 from adapters.clock import FrozenClock, SequentialIds
@@ -24,7 +25,7 @@ class SideBySide(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         sql = bootstrap(Settings(database_url=make_sql_url(), environment="test"))
-        sql.clock, sql.ids = FrozenClock(), SequentialIds(namespace)
+        sql.deps = evolve(sql.deps, clock=FrozenClock(), ids=SequentialIds(namespace))
         self.backends = [
             memory_services(clock=FrozenClock(), ids=SequentialIds(namespace)),
             sql,
