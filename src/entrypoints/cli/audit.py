@@ -158,7 +158,7 @@ def audit_tail(
             emit(event)
         if follow:
             after = max([head.last_seq if head else 0, *(e.seq or 0 for e in events)])
-            await follow_chain(services.uow, chain, after, action, emit)
+            await follow_chain(services.reader, chain, after, action, emit)
 
     try:
         with_services(work)
