@@ -186,7 +186,6 @@ def services_for(
         invites=InvitePolicy(
             base_url=settings.base_url,
             ttl=timedelta(seconds=settings.invite_ttl_seconds),
-            billing=plans,
         ),
         delivery=DeliveryPolicy(max_attempts=settings.outbox_max_attempts),
         limits=rate_limits(settings),

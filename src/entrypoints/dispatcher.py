@@ -18,6 +18,7 @@ import structlog
 from entrypoints.bootstrap import Services
 from saascore.errors import ExternalServiceError
 from saascore.housekeeping import PruneReport, prune
+from saascore.models import Actor
 from saascore.outbox import deliver_due
 
 log = structlog.get_logger("saascore.outbox")
@@ -29,14 +30,10 @@ PRUNE_EVERY_SECONDS = 3600
 
 async def prune_now(services: Services) -> PruneReport:
     """Delete used links, ended sessions and old delivered email (see saascore.housekeeping)."""
-    async with services.uow() as uow:
-        report = await prune(
-            uow,
-            services.clock,
-            session_idle_ttl=timedelta(seconds=services.settings.session_idle_ttl_seconds),
+    async with services.transaction(Actor.system()) as tx:
+        return await prune(
+            tx, session_idle_ttl=timedelta(seconds=services.settings.session_idle_ttl_seconds)
         )
-        await uow.commit()
-    return report
 
 
 async def run_dispatcher(services: Services) -> None:
@@ -50,7 +47,7 @@ async def run_dispatcher(services: Services) -> None:
             await _guarded("prune", prune_now(services))
         report = await _guarded(
             "outbox dispatch",
-            deliver_due(services.uow, services.email, services.clock, services.delivery_policy),
+            deliver_due(services.deps),
         )
         if report is not None and report.attempted:
             log.info(

@@ -15,10 +15,9 @@ from datetime import timedelta
 from attrs import frozen
 
 from adapters.clock import SequentialIds
-from saascore.audit import record
 from saascore.auth import hash_token, new_token
+from saascore.context import Tx
 from saascore.models import Actor, Invite, Role, Subscription, SubscriptionStatus
-from saascore.ports import Clock, UnitOfWork
 from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace, slugify
 
@@ -68,47 +67,42 @@ class SeedReport:
         )
 
 
-async def seed_demo_data(
-    uow: UnitOfWork, clock: Clock, *, offline_billing: bool = True
-) -> SeedReport:
-    """Create whatever part of the demo data is missing, in ``uow``'s transaction.
+async def seed_demo_data(tx: Tx, *, offline_billing: bool = True) -> SeedReport:
+    """Create whatever part of the demo data is missing, in ``tx``, as the system.
 
     The billing states are made up, so they are only seeded for an offline billing backend:
     Stripe would know none of their customers and subscriptions."""
-    actor = Actor.system()
+    tx = tx.as_actor(Actor.system())
+    uow = tx.uow
     user_ids: dict[str, str] = {}
     new_users = new_workspaces = new_members = 0
     for email, name in USERS:
         user = await uow.users.get_by_email(email)
         if user is None:
-            ids = SequentialIds(f"seed/user/{email}")
-            user = await register_user(uow, clock, ids, actor, email=email, name=name)
+            seeding = tx.with_ids(SequentialIds(f"seed/user/{email}"))
+            user = await register_user(seeding, email=email, name=name)
             new_users += 1
         user_ids[email] = user.id
     for name, teammates in WORKSPACES:
         workspace = await uow.workspaces.get_by_slug(slugify(name))
         if workspace is None:
-            ids = SequentialIds(f"seed/workspace/{name}")
-            workspace = await create_workspace(
-                uow, clock, ids, actor, name=name, owner_id=user_ids[FOUNDER]
-            )
+            seeding = tx.with_ids(SequentialIds(f"seed/workspace/{name}"))
+            workspace = await create_workspace(seeding, name=name, owner_id=user_ids[FOUNDER])
             new_workspaces += 1
         for email, role in teammates:
             if await uow.memberships.get(workspace.id, user_ids[email]) is None:
-                ids = SequentialIds(f"seed/workspace/{name}/member/{email}")
-                await add_member(
-                    uow, clock, ids, actor, workspace.id, user_id=user_ids[email], role=role
-                )
+                seeding = tx.with_ids(SequentialIds(f"seed/workspace/{name}/member/{email}"))
+                await add_member(seeding, workspace.id, user_id=user_ids[email], role=role)
                 new_members += 1
-    new_invites = await _seed_invites(uow, clock, user_ids[FOUNDER])
-    new_subscriptions = await _seed_subscriptions(uow, clock) if offline_billing else 0
+    new_invites = await _seed_invites(tx, user_ids[FOUNDER])
+    new_subscriptions = await _seed_subscriptions(tx) if offline_billing else 0
     return SeedReport(new_users, new_workspaces, new_members, new_invites, new_subscriptions)
 
 
-async def _seed_subscriptions(uow: UnitOfWork, clock: Clock) -> int:
+async def _seed_subscriptions(tx: Tx) -> int:
     """Billing records as a Stripe webhook would have left them; no provider is called."""
-    created = 0
-    now = clock.now()
+    created, uow = 0, tx.uow
+    now = tx.now()
     for name, status, price_id, days_past_due in SUBSCRIPTIONS:
         workspace = await uow.workspaces.get_by_slug(slugify(name))
         if workspace is None or await uow.subscriptions.get(workspace.id) is not None:
@@ -126,11 +120,7 @@ async def _seed_subscriptions(uow: UnitOfWork, clock: Clock) -> int:
             updated_at=now,
         )
         await uow.subscriptions.save(subscription)
-        await record(
-            uow,
-            clock,
-            SequentialIds(f"seed/subscription/{slug}"),
-            Actor.system(),
+        await tx.with_ids(SequentialIds(f"seed/subscription/{slug}")).record(
             "billing.subscription_updated",
             workspace_id=workspace.id,
             target=subscription.subscription_id,
@@ -140,17 +130,17 @@ async def _seed_subscriptions(uow: UnitOfWork, clock: Clock) -> int:
     return created
 
 
-async def _seed_invites(uow: UnitOfWork, clock: Clock, founder_id: str) -> int:
+async def _seed_invites(tx: Tx, founder_id: str) -> int:
     """Invites written as rows, not sent: the seed emails nobody. Their tokens are random
     and unknown, so to try one, resend it (`saascore invites resend`) and use the new link."""
-    created = 0
+    created, uow = 0, tx.uow
     for name, email, role, age_days in INVITES:
         ids = SequentialIds(f"seed/invite/{email}")
         invite_id = ids.new()
         workspace = await uow.workspaces.get_by_slug(slugify(name))
         if workspace is None or await uow.invites.get(invite_id) is not None:
             continue
-        sent_at = clock.now() - timedelta(days=age_days)
+        sent_at = tx.now() - timedelta(days=age_days)
         await uow.invites.add(
             Invite(
                 id=invite_id,
@@ -163,15 +153,15 @@ async def _seed_invites(uow: UnitOfWork, clock: Clock, founder_id: str) -> int:
                 expires_at=sent_at + INVITE_TTL,
             )
         )
-        await record(
-            uow,
-            clock,
-            ids,
-            Actor(user_id=founder_id),
-            "member.invited",
-            workspace_id=workspace.id,
-            target=invite_id,
-            data={"email": email, "role": str(role)},
+        await (
+            tx.with_ids(ids)
+            .as_actor(Actor(user_id=founder_id))
+            .record(
+                "member.invited",
+                workspace_id=workspace.id,
+                target=invite_id,
+                data={"email": email, "role": str(role)},
+            )
         )
         created += 1
     return created

@@ -1,5 +1,6 @@
-"""The audit trail: one helper so every use case records the same fields, the hash chain
-that makes edits and deletions detectable, and its verification.
+"""The audit trail: the hash chain that makes edits and deletions detectable, and its
+verification. Use cases append events with ``Tx.record``, so every event has the same
+fields and commits with the change it describes.
 
 Each workspace has its own chain (events outside workspaces — sign-in, users — form one
 more). An event's hash covers its fields and the previous event's hash, so changing,
@@ -11,42 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from attrs import frozen
 
-from saascore.models import Actor, AuditEvent
-from saascore.ports import Clock, Ids, UnitOfWork
+from saascore.models import AuditEvent
+from saascore.ports import UnitOfWork
 
 GENESIS = "0" * 64
-
-
-async def record(
-    uow: UnitOfWork,
-    clock: Clock,
-    ids: Ids,
-    actor: Actor,
-    action: str,
-    *,
-    workspace_id: str | None,
-    target: str | None = None,
-    data: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append an audit event to ``uow``'s transaction, so it commits with the change."""
-    event = AuditEvent(
-        id=ids.new(),
-        workspace_id=workspace_id,
-        actor_id=actor.user_id,
-        action=action,
-        target=target,
-        data=data or {},
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        request_id=actor.request_id,
-        created_at=clock.now(),
-    )
-    return await uow.audit.append(event)
 
 
 def canonical(event: AuditEvent) -> str:

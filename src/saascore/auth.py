@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
-from saascore.audit import record
+from saascore.context import Deps, Tx
 from saascore.emails import account_disabled_email, login_link_email, no_account_email
 from saascore.errors import (
     InvalidInput,
@@ -37,9 +37,7 @@ from saascore.errors import (
     TokenInvalid,
 )
 from saascore.models import Actor, LoginLink, Session, User
-from saascore.outbox import enqueue
 from saascore.policies import AuthPolicy
-from saascore.ports import Clock, Ids, UnitOfWork, UnitOfWorkFactory
 from saascore.users import normalise_email
 
 TOKEN_BYTES = 32
@@ -88,11 +86,7 @@ def safe_next_path(raw: str | None) -> str | None:
 
 
 async def request_login_link(
-    uow: UnitOfWork,
-    clock: Clock,
-    ids: Ids,
-    policy: AuthPolicy,
-    actor: Actor,
+    tx: Tx,
     *,
     email: str,
     next_path: str | None = None,
@@ -100,41 +94,35 @@ async def request_login_link(
     """Email a sign-in link to ``email`` (or, with sign-up off and no account, say so)."""
     email = normalise_email(email)
     next_path = safe_next_path(next_path)
-    now = clock.now()
-    user = await uow.users.get_by_email(email)
+    now = tx.now()
+    user = await tx.uow.users.get_by_email(email)
     refusal = None
-    if user is None and not policy.signup_enabled:
-        refusal = no_account_email(email, policy.base_url)
+    if user is None and not tx.deps.auth.signup_enabled:
+        refusal = no_account_email(email, tx.deps.auth.base_url)
     elif user is not None and user.disabled_at is not None:
-        refusal = account_disabled_email(email, policy.base_url)
+        refusal = account_disabled_email(email, tx.deps.auth.base_url)
     if refusal is not None:  # the same answer and the same work, but no link
-        await enqueue(uow, clock, ids, refusal, request_id=actor.request_id)
+        await tx.enqueue(refusal)
         return
-    await uow.login_links.cancel_pending(email, now)
+    await tx.uow.login_links.cancel_pending(email, now)
     token = new_token()
-    await uow.login_links.add(
+    await tx.uow.login_links.add(
         LoginLink(
-            id=ids.new(),
+            id=tx.new_id(),
             email=email,
             token_hash=hash_token(token),
             next_path=next_path,
             created_at=now,
-            expires_at=now + policy.login_link_ttl,
+            expires_at=now + tx.deps.auth.login_link_ttl,
         )
     )
-    link = f"{policy.base_url}/auth/confirm?token={token}"
-    await enqueue(
-        uow,
-        clock,
-        ids,
-        login_link_email(email, link, policy.login_link_ttl),
-        request_id=actor.request_id,
-    )
+    link = f"{tx.deps.auth.base_url}/auth/confirm?token={token}"
+    await tx.enqueue(login_link_email(email, link, tx.deps.auth.login_link_ttl))
 
 
-async def check_login_link(uow: UnitOfWork, clock: Clock, token: str) -> LoginLink:
+async def check_login_link(tx: Tx, token: str) -> LoginLink:
     """Return the link if it can still be used; consumes nothing (the GET confirm page)."""
-    link = await uow.login_links.get_by_hash(hash_token(token))
+    link = await tx.uow.login_links.get_by_hash(hash_token(token))
     if (
         link is None
         or not hmac.compare_digest(link.token_hash, hash_token(token))
@@ -142,40 +130,34 @@ async def check_login_link(uow: UnitOfWork, clock: Clock, token: str) -> LoginLi
         or link.cancelled_at is not None
     ):
         raise TokenInvalid("this sign-in link is not valid any more: ask for a new one")
-    if clock.now() >= link.expires_at:
+    if tx.now() >= link.expires_at:
         raise TokenExpired("this sign-in link has expired: ask for a new one")
     return link
 
 
-async def confirm_login_link(
-    uow: UnitOfWork, clock: Clock, ids: Ids, policy: AuthPolicy, actor: Actor, *, token: str
-) -> SignedIn:
+async def confirm_login_link(tx: Tx, *, token: str) -> SignedIn:
     """Use a link once and start a session; make the account on first sign-in."""
-    link = await check_login_link(uow, clock, token)
-    now = clock.now()
-    if not await uow.login_links.consume(link.id, now):
+    link = await check_login_link(tx, token)
+    now = tx.now()
+    if not await tx.uow.login_links.consume(link.id, now):
         raise TokenInvalid("this sign-in link is not valid any more: ask for a new one")
-    user = await uow.users.get_by_email(link.email)
+    user = await tx.uow.users.get_by_email(link.email)
     if user is not None and user.disabled_at is not None:
         raise TokenInvalid("this account is disabled")
     new_user = user is None
     if user is None:
-        if not policy.signup_enabled:
+        if not tx.deps.auth.signup_enabled:
             raise TokenInvalid("sign-up is closed: this address has no account")
         user = User(
-            id=ids.new(), email=link.email, name=link.email.split("@", 1)[0], created_at=now
+            id=tx.new_id(), email=link.email, name=link.email.split("@", 1)[0], created_at=now
         )
-        await uow.users.add(user)
-        await record(uow, clock, ids, actor, "user.created", workspace_id=None, target=user.id)
+        await tx.uow.users.add(user)
+        await tx.record("user.created", workspace_id=None, target=user.id)
     user.last_login_at = now
-    await uow.users.update(user)
-    session, session_token = await _start_session(uow, ids, policy, user, actor, now)
-    signed_in = Actor(user.id, actor.ip, actor.user_agent, actor.request_id)
-    await record(
-        uow,
-        clock,
-        ids,
-        signed_in,
+    await tx.uow.users.update(user)
+    session, session_token = await _start_session(tx, user, now)
+    signed_in = Actor(user.id, tx.actor.ip, tx.actor.user_agent, tx.actor.request_id)
+    await tx.as_actor(signed_in).record(
         "auth.login",
         workspace_id=None,
         target=user.id,
@@ -184,46 +166,51 @@ async def confirm_login_link(
     return SignedIn(user, session, session_token, link.next_path, new_user)
 
 
-async def _start_session(
-    uow: UnitOfWork, ids: Ids, policy: AuthPolicy, user: User, actor: Actor, now: datetime
-) -> tuple[Session, str]:
+async def _start_session(tx: Tx, user: User, now: datetime) -> tuple[Session, str]:
     token = new_token()
     session = Session(
-        id=ids.new(),
+        id=tx.new_id(),
         user_id=user.id,
         token_hash=hash_token(token),
         created_at=now,
         last_seen_at=now,
-        expires_at=now + policy.session_absolute_ttl,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
+        expires_at=now + tx.deps.auth.session_absolute_ttl,
+        ip=tx.actor.ip,
+        user_agent=tx.actor.user_agent,
     )
-    await uow.sessions.add(session)
+    await tx.uow.sessions.add(session)
     return session, token
 
 
-async def authenticate(
-    uow: UnitOfWork, clock: Clock, policy: AuthPolicy, token: str | None
-) -> tuple[User, Session]:
+async def authenticate(tx: Tx, token: str | None) -> tuple[User, Session]:
     """Return the user and session a token belongs to, or raise ``NotAuthenticated``.
 
     Tokens the server never issued, ended sessions and expired ones are all rejected.
     """
     if not token:
         raise NotAuthenticated("sign in first")
-    session = await uow.sessions.get_by_hash(hash_token(token))
+    session = await tx.uow.sessions.get_by_hash(hash_token(token))
     if session is None:
         raise NotAuthenticated("sign in first")
-    now = clock.now()
-    if now >= session.expires_at or now >= session.last_seen_at + policy.session_idle_ttl:
+    now = tx.now()
+    if now >= session.expires_at or now >= session.last_seen_at + tx.deps.auth.session_idle_ttl:
         raise NotAuthenticated("your session has ended: sign in again")
-    user = await uow.users.get(session.user_id)
+    user = await tx.uow.users.get(session.user_id)
     if user is None or user.disabled_at is not None:
         raise NotAuthenticated("sign in first")
-    if touch_due(session, now, policy) and not uow.read_only:
+    if touch_due(session, now, tx.deps.auth):
+        if tx.uow.read_only:  # written once this read ends, in a short write of its own
+            tx.after_commit(lambda: _touch(tx.deps, session.id, now))
+        else:
+            await tx.uow.sessions.touch(session.id, now)
         session.last_seen_at = now
-        await uow.sessions.touch(session.id, now)
     return user, session
+
+
+async def _touch(deps: Deps, session_id: str, now: datetime) -> None:
+    async with deps.writer() as uow:
+        await uow.sessions.touch(session_id, now)
+        await uow.commit()
 
 
 def touch_due(session: Session, now: datetime, policy: AuthPolicy) -> bool:
@@ -232,28 +219,10 @@ def touch_due(session: Session, now: datetime, policy: AuthPolicy) -> bool:
     return now - session.last_seen_at >= min(TOUCH_EVERY, policy.session_idle_ttl / 10)
 
 
-async def touch_session(
-    uow: UnitOfWorkFactory, clock: Clock, policy: AuthPolicy, session: Session
-) -> None:
-    """After ``authenticate`` in a read unit of work: record that ``session`` was used now,
-    when that is due, in a short write transaction of its own."""
-    now = clock.now()
-    if not touch_due(session, now, policy):
-        return
-    async with uow() as writer:
-        await writer.sessions.touch(session.id, now)
-        await writer.commit()
-    session.last_seen_at = now
-
-
-async def sign_out(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, session: Session) -> None:
+async def sign_out(tx: Tx, session: Session) -> None:
     """End this session."""
-    await uow.sessions.delete(session.id)
-    await record(
-        uow,
-        clock,
-        ids,
-        actor,
+    await tx.uow.sessions.delete(session.id)
+    await tx.record(
         "auth.logout",
         workspace_id=None,
         target=session.user_id,
@@ -261,16 +230,10 @@ async def sign_out(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, sessio
     )
 
 
-async def sign_out_everywhere(
-    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User
-) -> int:
+async def sign_out_everywhere(tx: Tx, user: User) -> int:
     """End every session of ``user``, this one included; return how many ended."""
-    ended = await uow.sessions.delete_for_user(user.id)
-    await record(
-        uow,
-        clock,
-        ids,
-        actor,
+    ended = await tx.uow.sessions.delete_for_user(user.id)
+    await tx.record(
         "auth.logout_everywhere",
         workspace_id=None,
         target=user.id,
@@ -279,24 +242,18 @@ async def sign_out_everywhere(
     return ended
 
 
-async def list_sessions(uow: UnitOfWork, user: User) -> Sequence[Session]:
+async def list_sessions(tx: Tx, user: User) -> Sequence[Session]:
     """The user's sessions, most recently used first."""
-    return await uow.sessions.list_for_user(user.id)
+    return await tx.uow.sessions.list_for_user(user.id)
 
 
-async def revoke_session(
-    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User, session_id: str
-) -> None:
+async def revoke_session(tx: Tx, user: User, session_id: str) -> None:
     """End one of the user's own sessions; someone else's is ``NotFound``."""
-    owned = {s.id for s in await uow.sessions.list_for_user(user.id)}
+    owned = {s.id for s in await tx.uow.sessions.list_for_user(user.id)}
     if session_id not in owned:
         raise NotFound("no such session")
-    await uow.sessions.delete(session_id)
-    await record(
-        uow,
-        clock,
-        ids,
-        actor,
+    await tx.uow.sessions.delete(session_id)
+    await tx.record(
         "auth.session_revoked",
         workspace_id=None,
         target=user.id,

@@ -112,6 +112,10 @@ class Tx:
         """The same transaction, acting as ``actor``."""
         return evolve(self, actor=actor)
 
+    def with_ids(self, ids: Ids) -> Tx:
+        """The same transaction, taking new ids from ``ids`` (e.g. deterministic ones)."""
+        return evolve(self, deps=evolve(self.deps, ids=ids))
+
     def after_commit(self, work: AfterCommit) -> None:
         """Run ``work`` once this transaction has committed (never if it rolls back)."""
         self._effects.after.append(work)

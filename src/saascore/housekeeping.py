@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from attrs import frozen
 
-from saascore.ports import Clock, UnitOfWork
+from saascore.context import Tx
 
 LINK_RETENTION = timedelta(days=1)
 
@@ -27,16 +27,15 @@ class PruneReport:
 
 
 async def prune(
-    uow: UnitOfWork,
-    clock: Clock,
+    tx: Tx,
     *,
     session_idle_ttl: timedelta,
     keep_sent_email: timedelta = timedelta(days=30),
 ) -> PruneReport:
     """Delete what is no longer needed, in ``uow``'s transaction."""
-    now = clock.now()
+    now = tx.now()
     return PruneReport(
-        login_links=await uow.login_links.delete_created_before(now - LINK_RETENTION),
-        sessions=await uow.sessions.delete_ended(now, session_idle_ttl),
-        sent_email=await uow.outbox.delete_sent_before(now - keep_sent_email),
+        login_links=await tx.uow.login_links.delete_created_before(now - LINK_RETENTION),
+        sessions=await tx.uow.sessions.delete_ended(now, session_idle_ttl),
+        sent_email=await tx.uow.outbox.delete_sent_before(now - keep_sent_email),
     )

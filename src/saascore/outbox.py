@@ -2,7 +2,7 @@
 delivered afterwards, with retries, so an SMTP outage loses nothing.
 
 Rules:
-- ``enqueue`` writes to the caller's unit of work: no commit, no email;
+- ``Tx.enqueue`` writes to the caller's transaction: no commit, no email;
 - ``deliver_due`` claims due messages in a short transaction of its own, sends them outside
   any transaction, and records each outcome; a claim is a lease, so two dispatchers never
   send the same message at once; ``flush`` may make retries due early, but never touches
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from saascore.context import Deps
 from saascore.errors import DeliveryFailed
-from saascore.models import EmailMessage, OutboxMessage
-from saascore.policies import DeliveryPolicy
-from saascore.ports import Clock, EmailSender, Ids, UnitOfWork, UnitOfWorkFactory
 
 MAX_ERROR_LENGTH = 500
 
@@ -37,27 +35,9 @@ class DeliveryReport:
         return self.sent + self.retrying + self.failed
 
 
-async def enqueue(
-    uow: UnitOfWork,
-    clock: Clock,
-    ids: Ids,
-    message: EmailMessage,
-    *,
-    request_id: str | None = None,
-) -> OutboxMessage:
-    """Queue ``message`` in ``uow``'s transaction."""
-    now = clock.now()
-    queued = OutboxMessage(
-        id=ids.new(), message=message, created_at=now, next_attempt_at=now, request_id=request_id
-    )
-    await uow.outbox.add(queued)
-    return queued
-
-
-async def deliver_due(
-    uow: UnitOfWorkFactory, sender: EmailSender, clock: Clock, policy: DeliveryPolicy
-) -> DeliveryReport:
-    """Deliver one batch of due messages; return what happened to them."""
+async def deliver_due(deps: Deps) -> DeliveryReport:
+    """Deliver one batch of due messages with ``deps.email``; return what happened to them."""
+    uow, sender, clock, policy = deps.writer, deps.email, deps.clock, deps.delivery
     now = clock.now()
     async with uow() as claiming:
         claimed = await claiming.outbox.claim_due(
@@ -85,30 +65,22 @@ async def deliver_due(
     return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
 
 
-async def flush(
-    uow: UnitOfWorkFactory,
-    sender: EmailSender,
-    clock: Clock,
-    policy: DeliveryPolicy,
-    *,
-    retry_now: bool = True,
-    max_batches: int = 100,
-) -> DeliveryReport:
+async def flush(deps: Deps, *, retry_now: bool = True, max_batches: int = 100) -> DeliveryReport:
     """Deliver batches until nothing is due (or ``max_batches`` ran).
 
     With ``retry_now`` (the default: an operator flushing after fixing SMTP wants the
     queue out), messages waiting for a retry are made due first.
     """
     if retry_now:
-        async with uow() as expediting:
-            await expediting.outbox.expedite(clock.now())
+        async with deps.writer() as expediting:
+            await expediting.outbox.expedite(deps.clock.now())
             await expediting.commit()
     total = DeliveryReport()
     for _ in range(max_batches):
-        report = await deliver_due(uow, sender, clock, policy)
+        report = await deliver_due(deps)
         total = DeliveryReport(
             total.sent + report.sent, total.retrying + report.retrying, total.failed + report.failed
         )
-        if report.attempted < policy.batch:
+        if report.attempted < deps.delivery.batch:
             break
     return total

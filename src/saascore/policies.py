@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from attrs import field, frozen
+from attrs import frozen
 
 from saascore.errors import InvalidInput
 from saascore.models import Plan, RateLimit
@@ -64,7 +64,6 @@ class BillingPolicy:
 class InvitePolicy:
     base_url: str = "http://127.0.0.1:8000"
     ttl: timedelta = timedelta(days=7)
-    billing: BillingPolicy = field(factory=BillingPolicy)  # its plans' seat limits
 
 
 @frozen

@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from saascore.audit import record
+from saascore.context import Tx
 from saascore.errors import Conflict, InvalidInput, NotFound
-from saascore.models import Actor, User
-from saascore.ports import Clock, Ids, UnitOfWork
+from saascore.models import User
 
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
@@ -38,55 +37,47 @@ def clean_name(raw: str, *, field: str = "name", required: bool = True) -> str:
     return name
 
 
-async def register_user(
-    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, *, email: str, name: str = ""
-) -> User:
+async def register_user(tx: Tx, *, email: str, name: str = "") -> User:
     """Create a user. Raises ``InvalidInput`` for a bad email and ``Conflict`` if it is taken."""
     email = normalise_email(email)
     name = clean_name(name, required=False) or email.split("@", 1)[0]
-    if await uow.users.get_by_email(email) is not None:
+    if await tx.uow.users.get_by_email(email) is not None:
         raise Conflict("a user with that email already exists")
-    user = User(id=ids.new(), email=email, name=name, created_at=clock.now())
-    await uow.users.add(user)
-    await record(uow, clock, ids, actor, "user.created", workspace_id=None, target=user.id)
+    user = User(id=tx.new_id(), email=email, name=name, created_at=tx.now())
+    await tx.uow.users.add(user)
+    await tx.record("user.created", workspace_id=None, target=user.id)
     return user
 
 
-async def get_user(uow: UnitOfWork, user_id: str) -> User:
+async def get_user(tx: Tx, user_id: str) -> User:
     """Return the user or raise ``NotFound``."""
-    user = await uow.users.get(user_id)
+    user = await tx.uow.users.get(user_id)
     if user is None:
         raise NotFound("no such user")
     return user
 
 
-async def find_user(uow: UnitOfWork, email: str) -> User:
+async def find_user(tx: Tx, email: str) -> User:
     """Return the user with this email or raise ``NotFound``."""
-    user = await uow.users.get_by_email(normalise_email(email))
+    user = await tx.uow.users.get_by_email(normalise_email(email))
     if user is None:
         raise NotFound("no user with that email")
     return user
 
 
-async def list_users(uow: UnitOfWork, *, limit: int = 100, offset: int = 0) -> Sequence[User]:
+async def list_users(tx: Tx, *, limit: int = 100, offset: int = 0) -> Sequence[User]:
     """Return users ordered by email."""
-    return await uow.users.list(limit=limit, offset=offset)
+    return await tx.uow.users.list(limit=limit, offset=offset)
 
 
-async def rename_user(
-    uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user: User, *, name: str
-) -> User:
+async def rename_user(tx: Tx, user: User, *, name: str) -> User:
     """Change a user's display name (1 to 100 characters)."""
     name = clean_name(name)
     if name == user.name:
         return user
     old, user.name = user.name, name
-    await uow.users.update(user)
-    await record(
-        uow,
-        clock,
-        ids,
-        actor,
+    await tx.uow.users.update(user)
+    await tx.record(
         "user.renamed",
         workspace_id=None,
         target=user.id,
@@ -95,19 +86,15 @@ async def rename_user(
     return user
 
 
-async def disable_user(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user_id: str) -> User:
+async def disable_user(tx: Tx, user_id: str) -> User:
     """Stop a user from signing in, ending every session at once."""
-    user = await get_user(uow, user_id)
+    user = await get_user(tx, user_id)
     if user.disabled_at is not None:
         return user
-    user.disabled_at = clock.now()
-    await uow.users.update(user)
-    ended = await uow.sessions.delete_for_user(user.id)
-    await record(
-        uow,
-        clock,
-        ids,
-        actor,
+    user.disabled_at = tx.now()
+    await tx.uow.users.update(user)
+    ended = await tx.uow.sessions.delete_for_user(user.id)
+    await tx.record(
         "user.disabled",
         workspace_id=None,
         target=user.id,
@@ -116,12 +103,12 @@ async def disable_user(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, us
     return user
 
 
-async def enable_user(uow: UnitOfWork, clock: Clock, ids: Ids, actor: Actor, user_id: str) -> User:
+async def enable_user(tx: Tx, user_id: str) -> User:
     """Let a disabled user sign in again."""
-    user = await get_user(uow, user_id)
+    user = await get_user(tx, user_id)
     if user.disabled_at is None:
         return user
     user.disabled_at = None
-    await uow.users.update(user)
-    await record(uow, clock, ids, actor, "user.enabled", workspace_id=None, target=user.id)
+    await tx.uow.users.update(user)
+    await tx.record("user.enabled", workspace_id=None, target=user.id)
     return user

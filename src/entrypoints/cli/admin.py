@@ -16,6 +16,7 @@ import click
 
 from entrypoints.bootstrap import Services
 from entrypoints.cli.common import with_services
+from saascore.context import Tx
 from saascore.errors import NotFound
 from saascore.models import Actor, MemberView, Role, Session, User, Workspace
 from saascore.ports import UnitOfWork
@@ -24,27 +25,26 @@ T = TypeVar("T")
 OPERATOR = Actor.system()
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 ROLE_CHOICE = click.Choice([str(role) for role in Role])
-Work = Callable[[Services, UnitOfWork], Awaitable[T]]
+Work = Callable[[Tx], Awaitable[T]]
 
 
 def read(work: Work[T]) -> T:
-    """Run ``work`` in one read unit of work: it waits for no writer and changes nothing."""
+    """Run ``work`` as the operator in one read transaction: it waits for no writer and
+    changes nothing."""
 
     async def run(services: Services) -> T:
-        async with services.reader() as uow:
-            return await work(services, uow)
+        async with services.transaction(OPERATOR, write=False) as tx:
+            return await work(tx)
 
     return with_services(run)
 
 
 def change(work: Work[T]) -> T:
-    """Run ``work`` in one unit of work and commit it."""
+    """Run ``work`` as the operator in one transaction, committed when it returns."""
 
     async def run(services: Services) -> T:
-        async with services.uow() as uow:
-            result = await work(services, uow)
-            await uow.commit()
-            return result
+        async with services.transaction(OPERATOR) as tx:
+            return await work(tx)
 
     return with_services(run)
 

@@ -13,9 +13,9 @@ from entrypoints.bootstrap import Services
 from entrypoints.cli.admin import JSON_OPTION, OPERATOR, find_workspace, read
 from entrypoints.cli.common import print_json, print_table, with_services
 from saascore import billing as bl
+from saascore.context import Tx
 from saascore.errors import InvalidInput
 from saascore.models import BillingView, Workspace
-from saascore.ports import UnitOfWork
 
 
 @click.group()
@@ -77,17 +77,13 @@ def _status_json(workspace: Workspace, view: BillingView) -> dict[str, Any]:
 def billing_status(workspace: str | None, as_json: bool) -> None:
     """WORKSPACE's plan, status and seats; every workspace's without one."""
 
-    async def work(services: Services, uow: UnitOfWork) -> list[dict[str, Any]]:
+    async def work(tx: Tx) -> list[dict[str, Any]]:
         found = (
-            [await find_workspace(uow, workspace)]
+            [await find_workspace(tx.uow, workspace)]
             if workspace
-            else await uow.workspaces.list(limit=10_000)
+            else await tx.uow.workspaces.list(limit=10_000)
         )
-        policy = services.billing_policy
-        return [
-            _status_json(w, await bl.billing_status(uow, services.clock, policy, OPERATOR, w.id))
-            for w in found
-        ]
+        return [_status_json(w, await bl.billing_status(tx, w.id)) for w in found]
 
     rows = read(work)
     if as_json:
@@ -141,17 +137,11 @@ def billing_sync(workspace: str | None, everything: bool) -> None:
             slugs = {w.id: w.slug for w in targets}
         if workspace:
             result = await bl.sync_subscription(
-                services.uow,
-                services.clock,
-                services.ids,
-                services.billing,
-                OPERATOR,
+                services.deps.ctx(OPERATOR),
                 targets[0].id,
             )
             return [(targets[0].slug, result)]
-        results = await bl.sync_all(
-            services.uow, services.clock, services.ids, services.billing, OPERATOR
-        )
+        results = await bl.sync_all(services.deps.ctx(OPERATOR))
         return [(slugs.get(r.workspace_id, r.workspace_id), r) for r in results]
 
     results = with_services(work)
@@ -195,11 +185,7 @@ def billing_replay(event_id: str | None, since: str) -> None:
     async def work(services: Services) -> list[bl.Replayed]:
         start = None if event_id else parse_since(since, services.clock.now())
         return await bl.replay_events(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
+            services.deps.ctx(OPERATOR),
             since=start,
             event_id=event_id,
         )
@@ -219,11 +205,7 @@ def _collection(workspace: str, *, paused: bool) -> None:
         async with services.reader() as uow:
             found = await find_workspace(uow, workspace)
         sub = await bl.set_collection(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing,
-            OPERATOR,
+            services.deps.ctx(OPERATOR),
             found.id,
             paused=paused,
         )
@@ -254,8 +236,8 @@ def billing_resume(workspace: str) -> None:
 def billing_events(limit: int, as_json: bool) -> None:
     """Webhook health: the newest provider events received, and how each was handled."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[list[Any], datetime]:
-        return list(await uow.billing_ledger.list(limit=limit)), services.clock.now()
+    async def work(tx: Tx) -> tuple[list[Any], datetime]:
+        return list(await tx.uow.billing_ledger.list(limit=limit)), tx.now()
 
     entries, now = read(work)
     rows = [

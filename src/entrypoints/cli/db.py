@@ -18,6 +18,7 @@ from entrypoints.dispatcher import prune_now
 from entrypoints.seed import SeedReport, seed_demo_data
 from saascore import __version__
 from saascore.errors import InvalidInput, PermissionDenied
+from saascore.models import Actor
 
 
 def _sql_url() -> str:
@@ -90,14 +91,10 @@ def history() -> None:
 
 
 async def seed_services(services: Services) -> SeedReport:
-    async with services.uow() as uow:
-        report = await seed_demo_data(
-            uow,
-            services.clock,
-            offline_billing=services.settings.billing_backend in ("stub", "memory"),
+    async with services.transaction(Actor.system()) as tx:
+        return await seed_demo_data(
+            tx, offline_billing=services.settings.billing_backend in ("stub", "memory")
         )
-        await uow.commit()
-    return report
 
 
 @db.command()

@@ -6,19 +6,17 @@ from typing import Any
 
 import click
 
-from entrypoints.bootstrap import Services
 from entrypoints.cli.admin import (
     JSON_OPTION,
-    OPERATOR,
     ROLE_CHOICE,
     change,
     find_workspace,
     read,
 )
 from entrypoints.cli.common import print_json, print_table
+from saascore.context import Tx
 from saascore.invites import Issued, create_invite, list_invites, resend_invite, revoke_invite
 from saascore.models import InviteView, Role
-from saascore.ports import UnitOfWork
 
 
 @click.group()
@@ -42,12 +40,9 @@ def _issued_line(verb: str, issued: Issued) -> str:
 def invites_create(workspace: str, email: str, role: str) -> None:
     """Invite EMAIL to WORKSPACE; prints the invite id and expiry."""
 
-    async def work(services: Services, uow: UnitOfWork) -> Issued:
-        ws_id = (await find_workspace(uow, workspace)).id
-        policy, role_ = services.invite_policy, Role(role)
-        return await create_invite(
-            uow, services.clock, services.ids, policy, OPERATOR, ws_id, email=email, role=role_
-        )
+    async def work(tx: Tx) -> Issued:
+        ws_id = (await find_workspace(tx.uow, workspace)).id
+        return await create_invite(tx, ws_id, email=email, role=Role(role))
 
     click.echo(_issued_line("invited", change(work)))
 
@@ -84,9 +79,9 @@ def invites_list(workspace: str, as_json: bool) -> None:
     """List WORKSPACE's pending invites, newest first (expired ones marked, inviter
     "system" for operators' invites)."""
 
-    async def work(services: Services, uow: UnitOfWork) -> list[dict[str, Any]]:
-        views = await list_invites(uow, OPERATOR, (await find_workspace(uow, workspace)).id)
-        now = services.clock.now()
+    async def work(tx: Tx) -> list[dict[str, Any]]:
+        views = await list_invites(tx, (await find_workspace(tx.uow, workspace)).id)
+        now = tx.now()
         return [_invite_json(v, now >= v.invite.expires_at) for v in views]
 
     found = read(work)
@@ -102,9 +97,9 @@ def invites_list(workspace: str, as_json: bool) -> None:
 def invites_revoke(workspace: str, invite_id: str) -> None:
     """Withdraw a pending invite; its link stops working. An answered one is exit 13."""
 
-    async def work(services: Services, uow: UnitOfWork) -> None:
-        ws_id = (await find_workspace(uow, workspace)).id
-        await revoke_invite(uow, services.clock, services.ids, OPERATOR, ws_id, invite_id)
+    async def work(tx: Tx) -> None:
+        ws_id = (await find_workspace(tx.uow, workspace)).id
+        await revoke_invite(tx, ws_id, invite_id)
 
     change(work)
     click.echo(f"revoked invite {invite_id}")
@@ -117,10 +112,8 @@ def invites_resend(workspace: str, invite_id: str) -> None:
     """Send a pending (or expired) invite again, with a new link, id and expiry; the old
     link stops working."""
 
-    async def work(services: Services, uow: UnitOfWork) -> Issued:
-        ws_id = (await find_workspace(uow, workspace)).id
-        return await resend_invite(
-            uow, services.clock, services.ids, services.invite_policy, OPERATOR, ws_id, invite_id
-        )
+    async def work(tx: Tx) -> Issued:
+        ws_id = (await find_workspace(tx.uow, workspace)).id
+        return await resend_invite(tx, ws_id, invite_id)
 
     click.echo(_issued_line("reinvited", change(work)) + f" (replaces {invite_id})")

@@ -83,7 +83,7 @@ def outbox_flush() -> None:
     """Deliver every message that is due now, and say what happened."""
 
     async def work(services: Services) -> DeliveryReport:
-        return await flush(services.uow, services.email, services.clock, services.delivery_policy)
+        return await flush(services.deps)
 
     report = with_services(work)
     click.echo(f"sent {report.sent}, will retry {report.retrying}, gave up {report.failed}")

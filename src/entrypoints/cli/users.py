@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.bootstrap import Services
 from entrypoints.cli.admin import (
     JSON_OPTION,
-    OPERATOR,
     change,
     find_user,
     read,
@@ -15,10 +13,10 @@ from entrypoints.cli.admin import (
     user_json,
     when,
 )
-from entrypoints.cli.common import print_json, print_table, with_services
+from entrypoints.cli.common import print_json, print_table
 from saascore.auth import list_sessions, sign_out_everywhere
+from saascore.context import Tx
 from saascore.models import Session, User
-from saascore.ports import UnitOfWork
 from saascore.users import disable_user, enable_user, list_users, register_user
 
 
@@ -34,11 +32,10 @@ def users() -> None:
 def users_list(limit: int, offset: int, as_json: bool) -> None:
     """List users by email."""
 
-    async def work(services: Services) -> list[User]:
-        async with services.reader() as uow:
-            return list(await list_users(uow, limit=limit, offset=offset))
+    async def work(tx: Tx) -> list[User]:
+        return list(await list_users(tx, limit=limit, offset=offset))
 
-    found = with_services(work)
+    found = read(work)
     if as_json:
         print_json([user_json(u) for u in found])
         return
@@ -54,10 +51,8 @@ def users_list(limit: int, offset: int, as_json: bool) -> None:
 def users_create(email: str, name: str) -> None:
     """Create a user with EMAIL; they sign in with a link sent to it."""
 
-    async def work(services: Services, uow: UnitOfWork) -> User:
-        return await register_user(
-            uow, services.clock, services.ids, OPERATOR, email=email, name=name
-        )
+    async def work(tx: Tx) -> User:
+        return await register_user(tx, email=email, name=name)
 
     user = change(work)
     click.echo(f"created user {user.email} ({user.name}), id {user.id}")
@@ -68,13 +63,13 @@ def users_create(email: str, name: str) -> None:
 def users_disable(user: str) -> None:
     """Stop USER from signing in and end all their sessions at once."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[User, int | None]:
-        found = await find_user(uow, user)
+    async def work(tx: Tx) -> tuple[User, int | None]:
+        found = await find_user(tx.uow, user)
         if found.disabled_at is not None:
             return found, None
         # disable_user ends the sessions but does not say how many: count them first.
-        ended = len(await list_sessions(uow, found))
-        await disable_user(uow, services.clock, services.ids, OPERATOR, found.id)
+        ended = len(await list_sessions(tx, found))
+        await disable_user(tx, found.id)
         return found, ended
 
     found, ended = change(work)
@@ -89,10 +84,10 @@ def users_disable(user: str) -> None:
 def users_enable(user: str) -> None:
     """Let a disabled USER sign in again."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[User, bool]:
-        found = await find_user(uow, user)
+    async def work(tx: Tx) -> tuple[User, bool]:
+        found = await find_user(tx.uow, user)
         was_disabled = found.disabled_at is not None
-        await enable_user(uow, services.clock, services.ids, OPERATOR, found.id)
+        await enable_user(tx, found.id)
         return found, was_disabled
 
     found, was_disabled = change(work)
@@ -105,8 +100,8 @@ def users_enable(user: str) -> None:
 def users_sessions(user: str, as_json: bool) -> None:
     """List USER's sessions, most recently used first."""
 
-    async def work(services: Services, uow: UnitOfWork) -> list[Session]:
-        return list(await list_sessions(uow, await find_user(uow, user)))
+    async def work(tx: Tx) -> list[Session]:
+        return list(await list_sessions(tx, await find_user(tx.uow, user)))
 
     found = read(work)
     if as_json:
@@ -126,9 +121,9 @@ def users_sessions(user: str, as_json: bool) -> None:
 def users_revoke_sessions(user: str) -> None:
     """End every session of USER ("log out everywhere"); they can sign in again."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[User, int]:
-        found = await find_user(uow, user)
-        ended = await sign_out_everywhere(uow, services.clock, services.ids, OPERATOR, found)
+    async def work(tx: Tx) -> tuple[User, int]:
+        found = await find_user(tx.uow, user)
+        ended = await sign_out_everywhere(tx, found)
         return found, ended
 
     found, ended = change(work)

@@ -20,8 +20,8 @@ from entrypoints.cli.admin import (
 from entrypoints.cli.common import print_json, print_table, with_services
 from entrypoints.cli.errors import CliError
 from saascore import billing
+from saascore.context import Tx
 from saascore.models import MemberView, Role, User, Workspace
-from saascore.ports import UnitOfWork
 from saascore.workspaces import (
     add_member,
     change_role,
@@ -64,9 +64,9 @@ def workspaces_list(limit: int, offset: int, as_json: bool) -> None:
 def workspaces_show(workspace: str, as_json: bool) -> None:
     """Show a WORKSPACE (slug or id) and its members."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[Workspace, list[MemberView]]:
-        found = await find_workspace(uow, workspace)
-        return found, list(await list_members(uow, OPERATOR, found.id))
+    async def work(tx: Tx) -> tuple[Workspace, list[MemberView]]:
+        found = await find_workspace(tx.uow, workspace)
+        return found, list(await list_members(tx, found.id))
 
     found, members = read(work)
     if as_json:
@@ -85,11 +85,9 @@ def workspaces_show(workspace: str, as_json: bool) -> None:
 def workspaces_create(name: str, owner: str) -> None:
     """Create a workspace called NAME owned by --owner; prints its slug and id."""
 
-    async def work(services: Services, uow: UnitOfWork) -> Workspace:
-        owner_id = (await find_user(uow, owner)).id
-        return await create_workspace(
-            uow, services.clock, services.ids, OPERATOR, name=name, owner_id=owner_id
-        )
+    async def work(tx: Tx) -> Workspace:
+        owner_id = (await find_user(tx.uow, owner)).id
+        return await create_workspace(tx, name=name, owner_id=owner_id)
 
     created = change(work)
     click.echo(f"created workspace {created.name}: slug {created.slug}, id {created.id}")
@@ -101,11 +99,9 @@ def workspaces_create(name: str, owner: str) -> None:
 def workspaces_rename(workspace: str, name: str) -> None:
     """Rename WORKSPACE to NAME. The slug stays, so links keep working."""
 
-    async def work(services: Services, uow: UnitOfWork) -> Workspace:
-        found = await find_workspace(uow, workspace)
-        return await rename_workspace(
-            uow, services.clock, services.ids, OPERATOR, found.id, name=name
-        )
+    async def work(tx: Tx) -> Workspace:
+        found = await find_workspace(tx.uow, workspace)
+        return await rename_workspace(tx, found.id, name=name)
 
     renamed = change(work)
     click.echo(f"renamed workspace {renamed.slug} to {renamed.name}")
@@ -123,9 +119,7 @@ def workspaces_delete(workspace: str, yes: bool) -> None:
             found = await find_workspace(uow, workspace)
         if not yes:  # asked between transactions: no lock is held while waiting
             _confirm_slug(found)
-        await billing.delete_workspace(
-            services.uow, services.clock, services.ids, services.billing, OPERATOR, found.id
-        )
+        await billing.delete_workspace(services.deps.ctx(OPERATOR), found.id)
         return found
 
     deleted = with_services(work)
@@ -148,8 +142,8 @@ def _confirm_slug(workspace: Workspace) -> None:
 def workspaces_members(workspace: str, as_json: bool) -> None:
     """List the members of WORKSPACE by email, with their roles."""
 
-    async def work(services: Services, uow: UnitOfWork) -> list[MemberView]:
-        return list(await list_members(uow, OPERATOR, (await find_workspace(uow, workspace)).id))
+    async def work(tx: Tx) -> list[MemberView]:
+        return list(await list_members(tx, (await find_workspace(tx.uow, workspace)).id))
 
     members = read(work)
     if as_json:
@@ -177,13 +171,10 @@ def workspaces_members(workspace: str, as_json: bool) -> None:
 def workspaces_add_member(workspace: str, user: str, role: str) -> None:
     """Add an existing USER to WORKSPACE directly (people otherwise join by invite)."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[Workspace, User]:
-        found, member = await find_workspace(uow, workspace), await find_user(uow, user)
+    async def work(tx: Tx) -> tuple[Workspace, User]:
+        found, member = await find_workspace(tx.uow, workspace), await find_user(tx.uow, user)
         await add_member(
-            uow,
-            services.clock,
-            services.ids,
-            OPERATOR,
+            tx,
             found.id,
             user_id=member.id,
             role=Role(role),
@@ -201,13 +192,10 @@ def workspaces_add_member(workspace: str, user: str, role: str) -> None:
 def workspaces_set_role(workspace: str, user: str, role: str) -> None:
     """Give USER the ROLE in WORKSPACE; the last owner cannot step down (exit 6)."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[Workspace, User]:
-        found, member = await find_workspace(uow, workspace), await find_user(uow, user)
+    async def work(tx: Tx) -> tuple[Workspace, User]:
+        found, member = await find_workspace(tx.uow, workspace), await find_user(tx.uow, user)
         await change_role(
-            uow,
-            services.clock,
-            services.ids,
-            OPERATOR,
+            tx,
             found.id,
             user_id=member.id,
             role=Role(role),
@@ -224,11 +212,9 @@ def workspaces_set_role(workspace: str, user: str, role: str) -> None:
 def workspaces_remove_member(workspace: str, user: str) -> None:
     """Remove USER from WORKSPACE; the last owner cannot be removed (exit 6)."""
 
-    async def work(services: Services, uow: UnitOfWork) -> tuple[Workspace, User]:
-        found, member = await find_workspace(uow, workspace), await find_user(uow, user)
-        await remove_member(
-            uow, services.clock, services.ids, OPERATOR, found.id, user_id=member.id
-        )
+    async def work(tx: Tx) -> tuple[Workspace, User]:
+        found, member = await find_workspace(tx.uow, workspace), await find_user(tx.uow, user)
+        await remove_member(tx, found.id, user_id=member.id)
         return found, member
 
     found, member = change(work)

@@ -12,9 +12,9 @@ from litestar.response import Redirect, Template
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.auth import expired_cookie
-from entrypoints.web.pagekit import actor, done, render, signed_in
+from entrypoints.web.pagekit import done, render, signed_in
 from saascore import auth as signin
-from saascore.ports import UnitOfWork
+from saascore.context import Tx
 from saascore.users import rename_user
 
 
@@ -26,11 +26,11 @@ class NameForm:
 @get("/account", include_in_schema=False)
 async def account_page(
     request: Request[Any, Any, Any],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    sessions = await signin.list_sessions(uow, auth.user)
+    auth = await signed_in(request, request_tx)
+    sessions = await signin.list_sessions(request_tx, auth.user)
     context = {"sessions": sessions, "current": auth.session.id, "csrf_token": auth.csrf_token}
     return render(request, "account.html", context, auth=auth)
 
@@ -39,13 +39,11 @@ async def account_page(
 async def name_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[NameForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await rename_user(
-        uow, services.clock, services.ids, actor(request, auth), auth.user, name=data.name
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await rename_user(auth.acting(request_tx), auth.user, name=data.name)
     return done(services, "/account", "Your name is saved.")
 
 
@@ -53,13 +51,11 @@ async def name_submit(
 async def revoke_session_submit(
     request: Request[Any, Any, Any],
     session_id: FromPath[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await signin.revoke_session(
-        uow, services.clock, services.ids, actor(request, auth), auth.user, session_id
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await signin.revoke_session(auth.acting(request_tx), auth.user, session_id)
     if session_id == auth.session.id:
         response = done(services, "/", "You are signed out.", "info")
         response.set_cookie(expired_cookie(services.settings))
@@ -70,13 +66,11 @@ async def revoke_session_submit(
 @post("/account/sign-out-everywhere", include_in_schema=False)
 async def sign_out_everywhere_submit(
     request: Request[Any, Any, Any],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await signin.sign_out_everywhere(
-        uow, services.clock, services.ids, actor(request, auth), auth.user
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await signin.sign_out_everywhere(auth.acting(request_tx), auth.user)
     response = done(services, "/", "You are signed out on every device.", "info")
     response.set_cookie(expired_cookie(services.settings))
     return response

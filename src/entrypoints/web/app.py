@@ -29,14 +29,14 @@ from entrypoints.settings import Settings, load_settings
 from entrypoints.web.account_pages import ACCOUNT_PAGES
 from entrypoints.web.api import CONTROLLERS
 from entrypoints.web.api.billing import plans, webhook
-from entrypoints.web.auth import before_request, provide_auth, provide_caller
+from entrypoints.web.auth import before_request, provide_auth, provide_ctx, provide_tx
 from entrypoints.web.billing_pages import (
     BILLING_PAGES,
     STUB_PAGES,
     adopt_stored_subscriptions,
 )
 from entrypoints.web.body import BufferedBodyMiddleware
-from entrypoints.web.deps import provide_services, provide_uow
+from entrypoints.web.deps import provide_request_tx, provide_services
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, readyz
 from entrypoints.web.home_pages import HOME_PAGES
@@ -112,9 +112,10 @@ def create_app(
         lifespan=[services_lifespan],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
-            "uow": Provide(provide_uow),
+            "request_tx": Provide(provide_request_tx),
             "auth": Provide(provide_auth),
-            "caller": Provide(provide_caller),
+            "tx": Provide(provide_tx),
+            "ctx": Provide(provide_ctx),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[

@@ -26,13 +26,11 @@ from litestar.exceptions import HTTPException
 
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings
-from entrypoints.web.clientip import client_ip
-from entrypoints.web.deps import SAFE_METHODS
-from entrypoints.web.requestid import request_id_of
-from saascore.auth import authenticate, touch_session
+from entrypoints.web.deps import SAFE_METHODS, actor_of
+from saascore.auth import authenticate
+from saascore.context import Ctx, Tx
 from saascore.errors import NotAuthenticated, PermissionDenied
 from saascore.models import Actor, Session, User
-from saascore.ports import UnitOfWork
 
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
@@ -47,11 +45,17 @@ class CsrfFailed(PermissionDenied):
 
 @frozen
 class Authenticated:
-    """The signed-in user of a request, with their session and its CSRF token."""
+    """The signed-in user of a request, with their session, its CSRF token and the actor
+    their changes are recorded as."""
 
     user: User
     session: Session
     csrf_token: str
+    actor: Actor
+
+    def acting(self, tx: Tx) -> Tx:
+        """``tx``, acting as this user."""
+        return tx.as_actor(self.actor)
 
 
 def cookie_name(settings: Settings) -> str:
@@ -152,71 +156,70 @@ async def _submitted_csrf(request: Request[Any, Any, Any]) -> str:
     return token if isinstance(token, str) else ""
 
 
+async def _authenticated(
+    request: Request[Any, Any, Any], tx: Tx, services: Services
+) -> Authenticated:
+    user, session = await authenticate(tx, request.cookies.get(cookie_name(services.settings)))
+    return Authenticated(
+        user,
+        session,
+        csrf_token_for(services.settings, session),
+        actor_of(request, services, user.id),
+    )
+
+
+async def _check_csrf_of_api(request: Request[Any, Any, Any], auth: Authenticated) -> None:
+    if (
+        request.method not in SAFE_METHODS
+        and not request.route_handler.opt.get(CSRF_EXEMPT_OPT)
+        and not _matches(auth.csrf_token, await _submitted_csrf(request))
+    ):
+        raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header")
+
+
 async def provide_auth(
     request: Request[Any, Any, Any],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Authenticated:
     """The ``auth`` dependency: 401 without a valid session, 403 without the CSRF token on
     an unsafe request."""
-    settings = services.settings
-    user, session = await authenticate(
-        uow, services.clock, services.auth_policy, request.cookies.get(cookie_name(settings))
-    )
-    if uow.read_only:
-        await touch_session(services.uow, services.clock, services.auth_policy, session)
-    expected = csrf_token_for(settings, session)
-    if (
-        request.method not in SAFE_METHODS
-        and not request.route_handler.opt.get(CSRF_EXEMPT_OPT)
-        and not _matches(expected, await _submitted_csrf(request))
-    ):
-        raise CsrfFailed("missing or wrong CSRF token: send the X-CSRF-Token header")
-    return Authenticated(user, session, expected)
+    auth = await _authenticated(request, request_tx, services)
+    await _check_csrf_of_api(request, auth)
+    return auth
+
+
+async def provide_tx(request_tx: NamedDependency[Tx], auth: NamedDependency[Authenticated]) -> Tx:
+    """The ``tx`` dependency: the request's transaction, acting as the signed-in user."""
+    return auth.acting(request_tx)
+
+
+async def provide_ctx(request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Ctx:
+    """The ``ctx`` dependency: the signed-in user (CSRF checked), authenticated in a short
+    transaction that ends before the handler runs, so none is held while it calls the
+    billing provider."""
+    anonymous = actor_of(request, services, None)
+    async with services.deps.transaction(anonymous, write=False) as tx:
+        auth = await _authenticated(request, tx, services)
+    await _check_csrf_of_api(request, auth)
+    return services.deps.ctx(auth.actor)
 
 
 async def optional_auth(
-    request: Request[Any, Any, Any], uow: UnitOfWork, services: Services
+    request: Request[Any, Any, Any], tx: Tx, services: Services
 ) -> Authenticated | None:
     """The signed-in user of a page request, or ``None``; checks no CSRF token (pages check
     it themselves on their forms with ``check_csrf``)."""
     try:
-        user, session = await authenticate(
-            uow,
-            services.clock,
-            services.auth_policy,
-            request.cookies.get(cookie_name(services.settings)),
-        )
+        return await _authenticated(request, tx, services)
     except NotAuthenticated:
         return None
-    if uow.read_only:
-        await touch_session(services.uow, services.clock, services.auth_policy, session)
-    return Authenticated(user, session, csrf_token_for(services.settings, session))
 
 
 async def check_csrf(request: Request[Any, Any, Any], auth: Authenticated) -> None:
     """Refuse a page's form post that does not carry the session's CSRF token."""
     if not _matches(auth.csrf_token, await _submitted_csrf(request)):
         raise CsrfFailed("missing or wrong CSRF token: reload the page and try again")
-
-
-async def provide_caller(
-    request: Request[Any, Any, Any],
-    auth: NamedDependency[Authenticated],
-    services: NamedDependency[Services],
-) -> Actor:
-    """The ``caller`` dependency: the signed-in user as the actor of audit rows."""
-    return actor_of(request, services, auth.user.id)
-
-
-def actor_of(request: Request[Any, Any, Any], services: Services, user_id: str | None) -> Actor:
-    """Who does this request and from where, for audit rows."""
-    return Actor(
-        user_id=user_id,
-        ip=client_ip(request.scope, services.settings.trusted_networks),
-        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
-        request_id=request_id_of(request.scope),
-    )
 
 
 def with_cookie(response: Response[Any], cookie: Cookie) -> Response[Any]:

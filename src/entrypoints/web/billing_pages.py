@@ -21,12 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import STUB_BILLING_PATH, Services
 from entrypoints.web.auth import Authenticated
-from entrypoints.web.pagekit import actor, render, signed_in, signed_in_briefly
+from entrypoints.web.pagekit import render, signed_in, signed_in_briefly
 from entrypoints.web.workspace_pages import workspace_context
 from saascore import billing
+from saascore.context import Tx
 from saascore.errors import ExternalServiceError, NotFound
-from saascore.models import BillingEvent, Role, SubscriptionStatus
-from saascore.ports import UnitOfWork
+from saascore.models import Actor, BillingEvent, Role, SubscriptionStatus
 from saascore.workspaces import require_role
 
 log = structlog.get_logger("saascore.billing")
@@ -65,15 +65,13 @@ CHECKOUT_NOTICES = {
 async def billing_page(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
     checkout: FromQuery[str | None] = None,
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    context = await workspace_context(request, uow, auth, workspace_id)
-    view = await billing.billing_status(
-        uow, services.clock, services.billing_policy, actor(request, auth), workspace_id
-    )
+    auth = await signed_in(request, request_tx)
+    context = await workspace_context(request_tx, auth, workspace_id)
+    view = await billing.billing_status(auth.acting(request_tx), workspace_id)
     live = view.subscription_id is not None and view.status is not None and view.status.is_live
     context |= {
         "view": view,
@@ -89,19 +87,9 @@ async def checkout_submit(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
     data: URLEncodedBody[PlanForm],
-    services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in_briefly(request, services, form=True)
-    start = await billing.start_checkout(
-        services.uow,
-        services.clock,
-        services.ids,
-        services.billing_policy,
-        services.billing,
-        actor(request, auth),
-        workspace_id,
-        plan=data.plan,
-    )
+    ctx = await signed_in_briefly(request, form=True)
+    start = await billing.start_checkout(ctx, workspace_id, plan=data.plan)
     return Redirect(start.url, status_code=303)
 
 
@@ -109,18 +97,9 @@ async def checkout_submit(
 async def portal_submit(
     request: Request[Any, Any, Any],
     workspace_id: FromPath[str],
-    services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in_briefly(request, services, form=True)
-    url = await billing.open_portal(
-        services.uow,
-        services.clock,
-        services.ids,
-        services.billing_policy,
-        services.billing,
-        actor(request, auth),
-        workspace_id,
-    )
+    ctx = await signed_in_briefly(request, form=True)
+    url = await billing.open_portal(ctx, workspace_id)
     return Redirect(url, status_code=303)
 
 
@@ -145,7 +124,7 @@ async def adopt_stored_subscriptions(services: Services) -> None:
     if not isinstance(services.billing, InMemoryBillingGateway):
         return
     try:
-        async with services.uow() as uow:
+        async with services.reader() as uow:
             records = await uow.subscriptions.list()
     except (ExternalServiceError, SQLAlchemyError) as exc:  # not migrated yet, or down
         log.warning("billing stub starts empty", reason=str(exc))
@@ -155,16 +134,9 @@ async def adopt_stored_subscriptions(services: Services) -> None:
 
 
 async def _apply(services: Services, events: list[BillingEvent]) -> None:
+    ctx = services.deps.ctx(Actor.system())
     for event in events:
-        await billing.receive_event(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
-            event,
-        )
-    services.outbox_wakeup.set()
+        await billing.receive_event(ctx, event)
 
 
 @get(f"{STUB_BILLING_PATH}/checkout/{{session_id:str}}", include_in_schema=False)
@@ -191,13 +163,12 @@ async def _portal_owner(
 ) -> Authenticated:
     """The signed-in owner of the customer's workspace: unlike Stripe's, the stub's portal
     address (the customer id) is not a secret."""
-    async with services.uow() as uow:
-        auth = await signed_in(request, uow, services, form=form)
-        record = await uow.subscriptions.get_by_customer(customer_id)
+    async with services.deps.transaction(Actor(user_id=None), write=False) as tx:
+        auth = await signed_in(request, tx, form=form)
+        record = await tx.uow.subscriptions.get_by_customer(customer_id)
         if record is None:
             raise NotFound("no such customer: open the portal from the billing page")
-        await require_role(uow, actor(request, auth), record.workspace_id, Role.OWNER)
-        await uow.commit()
+        await require_role(auth.acting(tx), record.workspace_id, Role.OWNER)
     return auth
 
 

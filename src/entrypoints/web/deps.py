@@ -1,4 +1,14 @@
-"""Request-scoped dependencies: the unit of work and the actor."""
+"""Request-scoped dependencies: the request's transaction and who acts in it.
+
+- ``request_tx``: the request's one transaction, acting as the anonymous client. A GET (or
+  HEAD) gets a read transaction, which takes no write turn and waits for no writer; any
+  other method a write one, committed after the handler returns and rolled back when it
+  raises (Litestar throws the handler's exception into the generator). The body was read
+  before it began (``entrypoints.web.body``), so it never waits on the client.
+- ``tx`` (in ``entrypoints.web.auth``): the same transaction, acting as the signed-in user.
+- ``ctx``: the signed-in user with no transaction held, for routes that call the billing
+  provider; its use cases open short transactions of their own.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,10 @@ from litestar import Request
 from litestar.datastructures import State
 
 from entrypoints.bootstrap import Services
-from saascore.ports import UnitOfWork
+from entrypoints.web.clientip import client_ip
+from entrypoints.web.requestid import request_id_of
+from saascore.context import Tx
+from saascore.models import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -19,18 +32,24 @@ def provide_services(state: State) -> Services:
     return services
 
 
-async def provide_uow(
+def actor_of(request: Request[Any, Any, Any], services: Services, user_id: str | None) -> Actor:
+    """Who does this request and from where, for audit rows."""
+    return Actor(
+        user_id=user_id,
+        ip=client_ip(request.scope, services.settings.trusted_networks),
+        user_agent=(request.headers.get("user-agent") or "")[:512] or None,
+        request_id=request_id_of(request.scope),
+    )
+
+
+async def provide_request_tx(
     request: Request[Any, Any, Any], state: State
-) -> AsyncGenerator[UnitOfWork, None]:
-    """One unit of work per request. A GET (or HEAD) gets a read unit of work, which takes
-    no write turn and waits for no writer; any other method a write one, committed after the
-    handler returns and rolled back when it raises (Litestar throws the handler's exception
-    into this generator). The body was read before (``entrypoints.web.body``)."""
+) -> AsyncGenerator[Tx, None]:
     services: Services = state.services
-    if request.method in SAFE_METHODS:
-        async with services.reader() as reader:
-            yield reader
-        return
-    async with services.uow() as uow:
-        yield uow
-        await uow.commit()
+    write = request.method not in SAFE_METHODS
+    async with (services.deps.writer if write else services.deps.reader)() as uow:
+        tx = Tx(services.deps, uow, actor_of(request, services, None))
+        yield tx
+        if write:
+            await uow.commit()
+    await tx.committed()

@@ -17,17 +17,17 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.api.auth import LINK_SENT, wake_dispatcher
-from entrypoints.web.auth import actor_of, expired_cookie, optional_auth
+from entrypoints.web.api.auth import LINK_SENT
+from entrypoints.web.auth import expired_cookie, optional_auth
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.devmail import mailbox_enabled
 from entrypoints.web.health import service_index
-from entrypoints.web.pagekit import actor, done, render, signed_in
+from entrypoints.web.pagekit import done, render, signed_in
 from entrypoints.web.ratelimits import enforce
 from saascore import auth as signin
 from saascore.auth import safe_next_path
+from saascore.context import Tx
 from saascore.errors import InvalidInput
-from saascore.ports import UnitOfWork
 from saascore.users import normalise_email
 from saascore.workspaces import create_workspace, list_workspaces
 
@@ -50,28 +50,28 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
 @get("/", include_in_schema=False, cache=False)
 async def home(
     request: Request[Any, Any, Any],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
     next: FromQuery[str | None] = None,
 ) -> Response[Any]:
     if not _wants_html(request):
         return Response(service_index(), media_type=MediaType.JSON)
-    auth = await optional_auth(request, uow, services)
+    auth = await optional_auth(request, request_tx, services)
     if auth is None:
         context = {
             "next": safe_next_path(next) or "",
             "mailbox": mailbox_enabled(services.settings),
         }
         return render(request, "sign_in.html", context, auth=None)
-    workspaces = await list_workspaces(uow, auth.user.id)
+    workspaces = await list_workspaces(request_tx, auth.user.id)
     return render(request, "dashboard.html", {"workspaces": workspaces}, auth=auth)
 
 
-@post("/sign-in", include_in_schema=False, after_response=wake_dispatcher)
+@post("/sign-in", include_in_schema=False)
 async def sign_in_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[EmailForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
     """Email a sign-in link; the answer is the same whether or not the address is known."""
@@ -85,11 +85,7 @@ async def sign_in_submit(
     await enforce(services, policies.login_link_per_ip, ip)
     await enforce(services, policies.login_link_per_email, email)
     await signin.request_login_link(
-        uow,
-        services.clock,
-        services.ids,
-        services.auth_policy,
-        actor_of(request, services, None),
+        request_tx,
         email=email,
         next_path=safe_next_path(data.next),
     )
@@ -104,11 +100,11 @@ async def sign_in_submit(
 @post("/sign-out", include_in_schema=False)
 async def sign_out_submit(
     request: Request[Any, Any, Any],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await signin.sign_out(uow, services.clock, services.ids, actor(request, auth), auth.session)
+    auth = await signed_in(request, request_tx, form=True)
+    await signin.sign_out(auth.acting(request_tx), auth.session)
     response = done(services, "/", "You are signed out.", "info")
     response.set_cookie(expired_cookie(services.settings))
     return response
@@ -118,13 +114,11 @@ async def sign_out_submit(
 async def create_workspace_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[NameForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    workspace = await create_workspace(
-        uow, services.clock, services.ids, actor(request, auth), name=data.name
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    workspace = await create_workspace(auth.acting(request_tx), name=data.name)
     return done(services, f"/workspaces/{workspace.id}", f"Workspace {workspace.name} created.")
 
 

@@ -14,8 +14,7 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Template
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.api.auth import wake_dispatcher
-from entrypoints.web.auth import actor_of, check_csrf, optional_auth
+from entrypoints.web.auth import check_csrf, optional_auth
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.devmail import mailbox_enabled
 from entrypoints.web.pages import PRIVATE
@@ -23,8 +22,8 @@ from entrypoints.web.problems import status_for
 from entrypoints.web.ratelimits import enforce
 from saascore import invites as inv
 from saascore.auth import request_login_link
+from saascore.context import Tx
 from saascore.errors import Conflict, Gone, NotFound, PermissionDenied, SaasCoreError
-from saascore.ports import UnitOfWork
 from saascore.workspaces import workspace_or_not_found
 
 
@@ -70,14 +69,14 @@ REFUSED = (Gone, NotFound, PermissionDenied, Conflict)
 async def invite_page(
     request: Request[Any, Any, Any],
     token: FromQuery[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
     try:
-        view = await inv.view_invite(uow, services.clock, token)
+        view = await inv.view_invite(request_tx, token)
     except REFUSED as exc:
         return _refusal(exc)
-    auth = await optional_auth(request, uow, services)
+    auth = await optional_auth(request, request_tx, services)
     return Template(
         "invite.html", headers=PRIVATE, context={"view": view, "token": token, "auth": auth}
     )
@@ -87,10 +86,10 @@ async def invite_page(
 async def accept_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[TokenForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
-    auth = await optional_auth(request, uow, services)
+    auth = await optional_auth(request, request_tx, services)
     if auth is None:
         return message(
             "Sign in first", "Open the invitation link again to sign in.", status=401, error=True
@@ -98,17 +97,13 @@ async def accept_submit(
     await check_csrf(request, auth)
     try:
         membership = await inv.accept_invite(
-            uow,
-            services.clock,
-            services.ids,
-            services.invite_policy,
-            actor_of(request, services, auth.user.id),
+            auth.acting(request_tx),
             auth.user,
             data.token,
         )
     except REFUSED as exc:
         return _refusal(exc)
-    workspace = await workspace_or_not_found(uow, membership.workspace_id)
+    workspace = await workspace_or_not_found(request_tx, membership.workspace_id)
     return message(
         f"Welcome to {workspace.name}",
         f"You joined {workspace.name} as {membership.role}.",
@@ -121,28 +116,26 @@ async def accept_submit(
 async def decline_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[TokenForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
     try:
-        await inv.decline_invite(
-            uow, services.clock, services.ids, actor_of(request, services, None), data.token
-        )
+        await inv.decline_invite(request_tx, data.token)
     except REFUSED as exc:
         return _refusal(exc)
     return message("Invitation declined", "You declined the invitation. Nothing else happens.")
 
 
-@post("/invites/sign-in", include_in_schema=False, after_response=wake_dispatcher)
+@post("/invites/sign-in", include_in_schema=False)
 async def sign_in_for_invite(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[TokenForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
     """Email a sign-in link for the invited address that leads back to the invitation."""
     try:
-        view = await inv.view_invite(uow, services.clock, data.token)
+        view = await inv.view_invite(request_tx, data.token)
     except REFUSED as exc:
         return _refusal(exc)
     policies = services.policies
@@ -153,15 +146,10 @@ async def sign_in_for_invite(
     )
     await enforce(services, policies.login_link_per_email, view.invite.email)
     await request_login_link(
-        uow,
-        services.clock,
-        services.ids,
-        services.auth_policy,
-        actor_of(request, services, None),
+        request_tx,
         email=view.invite.email,
         next_path=f"/invites/accept?token={quote(data.token)}",
     )
-    services.outbox_wakeup.set()
     mailbox = mailbox_enabled(services.settings)
     return message(
         "Check your email",

@@ -18,13 +18,13 @@ from litestar.response import Redirect, Template
 from litestar.types import ExceptionHandlersMap
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.auth import Authenticated, actor_of, check_csrf, optional_auth
+from entrypoints.web.auth import Authenticated, check_csrf, optional_auth
 from entrypoints.web.flash import FLASH_COOKIE, Flash, cleared_flash, flash_cookie, read_flash
 from entrypoints.web.pages import PRIVATE
 from entrypoints.web.problems import log, status_for
+from saascore.context import Ctx, Tx
 from saascore.errors import NotAuthenticated, RateLimited, SaasCoreError
 from saascore.models import Actor
-from saascore.ports import UnitOfWork
 
 TITLE_FOR = {
     401: "Sign in first",
@@ -71,10 +71,11 @@ def done(services: Services, url: str, text: str, kind: str = "success") -> Redi
 
 
 async def signed_in(
-    request: Request[Any, Any, Any], uow: UnitOfWork, services: Services, *, form: bool = False
+    request: Request[Any, Any, Any], tx: Tx, *, form: bool = False
 ) -> Authenticated:
-    """The signed-in user (else ``NotAuthenticated``); for a form post, its CSRF token checked."""
-    auth = await optional_auth(request, uow, services)
+    """The signed-in user (else ``NotAuthenticated``); for a form post, its CSRF token
+    checked. ``auth.acting(tx)`` is the transaction acting as them."""
+    auth = await optional_auth(request, tx, services_of(request))
     if auth is None:
         raise NotAuthenticated("sign in to see this page")
     if form:
@@ -82,19 +83,13 @@ async def signed_in(
     return auth
 
 
-async def signed_in_briefly(
-    request: Request[Any, Any, Any], services: Services, *, form: bool = False
-) -> Authenticated:
-    """``signed_in`` in a transaction of its own that ends before returning: for pages that
-    then call the billing provider and must hold no database transaction meanwhile."""
-    async with services.uow() as uow:
-        auth = await signed_in(request, uow, services, form=form)
-        await uow.commit()
-    return auth
-
-
-def actor(request: Request[Any, Any, Any], auth: Authenticated) -> Actor:
-    return actor_of(request, services_of(request), auth.user.id)
+async def signed_in_briefly(request: Request[Any, Any, Any], *, form: bool = False) -> Ctx:
+    """``signed_in`` in a read transaction of its own that ends before returning: for pages
+    that then call the billing provider and must hold no transaction meanwhile."""
+    deps = services_of(request).deps
+    async with deps.transaction(Actor(user_id=None), write=False) as tx:
+        auth = await signed_in(request, tx, form=form)
+    return deps.ctx(auth.actor)
 
 
 def error_page(

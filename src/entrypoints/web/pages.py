@@ -18,8 +18,8 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import confirm_link
 from entrypoints.web.auth import session_cookie
 from saascore.auth import check_login_link
+from saascore.context import Tx
 from saascore.errors import TokenInvalid
-from saascore.ports import UnitOfWork
 
 # The token is in the URL of these pages: keep it out of caches and Referer headers.
 # ``strict-origin`` sends only the origin, never the path; ``no-referrer`` would also make
@@ -43,10 +43,10 @@ def _invalid(exc: TokenInvalid) -> Template:
 
 @get("/auth/confirm", include_in_schema=False)
 async def confirm_page(
-    token: FromQuery[str], uow: NamedDependency[UnitOfWork], services: NamedDependency[Services]
+    token: FromQuery[str], request_tx: NamedDependency[Tx], services: NamedDependency[Services]
 ) -> Template:
     try:
-        link = await check_login_link(uow, services.clock, token)
+        link = await check_login_link(request_tx, token)
     except TokenInvalid as exc:
         return _invalid(exc)
     return Template("confirm.html", headers=PRIVATE, context={"email": link.email, "token": token})
@@ -56,11 +56,11 @@ async def confirm_page(
 async def confirm_submit(
     request: Request[Any, Any, Any],
     data: URLEncodedBody[ConfirmForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Response[Any]:
     try:
-        signed_in = await confirm_link(request, uow, services, data.token)
+        signed_in = await confirm_link(request, request_tx, services, data.token)
     except TokenInvalid as exc:
         return _invalid(exc)
     return Redirect(

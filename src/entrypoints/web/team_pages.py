@@ -18,15 +18,14 @@ from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.api.auth import wake_dispatcher
-from entrypoints.web.pagekit import actor, done, render, signed_in
+from entrypoints.web.pagekit import done, render, signed_in
 from entrypoints.web.ratelimits import enforce
 from entrypoints.web.workspace_pages import role_from, workspace_context
 from saascore import invites as inv
 from saascore import workspaces as ws
+from saascore.context import Tx
 from saascore.errors import InvalidInput
 from saascore.models import AuditQuery, Role
-from saascore.ports import UnitOfWork
 
 WorkspaceId = FromPath[str]
 AUDIT_PAGE = 50
@@ -42,16 +41,16 @@ class InviteForm:
 async def invites_page(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    context = await workspace_context(request, uow, auth, workspace_id)
-    pending = await inv.list_invites(uow, actor(request, auth), workspace_id)
+    auth = await signed_in(request, request_tx)
+    context = await workspace_context(request_tx, auth, workspace_id)
+    pending = await inv.list_invites(auth.acting(request_tx), workspace_id)
     mine: Role = context["role"]
     context |= {
         "invites": pending,
-        "now": services.clock.now(),
+        "now": request_tx.now(),
         "grantable": [r for r in (Role.MEMBER, Role.ADMIN, Role.OWNER) if mine.at_least(r)],
     }
     return render(request, "invites.html", context, auth=auth)
@@ -60,25 +59,20 @@ async def invites_page(
 @post(
     "/workspaces/{workspace_id:str}/invites",
     include_in_schema=False,
-    after_response=wake_dispatcher,
 )
 async def invite_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     data: URLEncodedBody[InviteForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    caller = actor(request, auth)
-    await ws.require_role(uow, caller, workspace_id, Role.ADMIN)  # 404/403 before counting
+    auth = await signed_in(request, request_tx, form=True)
+    tx = auth.acting(request_tx)
+    await ws.require_role(tx, workspace_id, Role.ADMIN)  # 404/403 before counting
     await enforce(services, services.policies.invites_per_workspace, workspace_id)
     issued = await inv.create_invite(
-        uow,
-        services.clock,
-        services.ids,
-        services.invite_policy,
-        caller,
+        tx,
         workspace_id,
         email=data.email,
         role=role_from(data.role),
@@ -90,22 +84,17 @@ async def invite_submit(
 @post(
     "/workspaces/{workspace_id:str}/invites/{invite_id:str}/resend",
     include_in_schema=False,
-    after_response=wake_dispatcher,
 )
 async def resend_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     invite_id: FromPath[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
+    auth = await signed_in(request, request_tx, form=True)
     issued = await inv.resend_invite(
-        uow,
-        services.clock,
-        services.ids,
-        services.invite_policy,
-        actor(request, auth),
+        auth.acting(request_tx),
         workspace_id,
         invite_id,
     )
@@ -118,13 +107,11 @@ async def revoke_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     invite_id: FromPath[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await inv.revoke_invite(
-        uow, services.clock, services.ids, actor(request, auth), workspace_id, invite_id
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await inv.revoke_invite(auth.acting(request_tx), workspace_id, invite_id)
     return done(services, f"/workspaces/{workspace_id}/invites", "Invitation revoked.")
 
 
@@ -144,7 +131,7 @@ def _day(raw: str | None, field: str, *, end: bool = False) -> datetime | None:
 async def audit_page(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
     action: FromQuery[str] = "",
     actor_id: FromQuery[str] = "",
@@ -152,8 +139,8 @@ async def audit_page(
     until: FromQuery[str] = "",
     before: FromQuery[int | None] = None,
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    caller = actor(request, auth)
+    auth = await signed_in(request, request_tx)
+    tx = auth.acting(request_tx)
     query = AuditQuery(
         workspace_id,
         action=action or None,
@@ -163,9 +150,9 @@ async def audit_page(
         before_seq=before,
         limit=AUDIT_PAGE,
     )
-    events = await ws.read_audit_log(uow, caller, query)
-    context = await workspace_context(request, uow, auth, workspace_id)
-    members = await ws.list_members(uow, caller, workspace_id)
+    events = await ws.read_audit_log(tx, query)
+    context = await workspace_context(request_tx, auth, workspace_id)
+    members = await ws.list_members(tx, workspace_id)
     filters = {"action": action, "actor_id": actor_id, "since": since, "until": until}
     older = None
     if len(events) == AUDIT_PAGE and events[-1].seq is not None:

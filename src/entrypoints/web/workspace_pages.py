@@ -18,12 +18,11 @@ from litestar.response import Redirect, Template
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.auth import Authenticated
-from entrypoints.web.pagekit import actor, done, render, signed_in, signed_in_briefly
-from saascore import billing
+from entrypoints.web.pagekit import done, render, signed_in, signed_in_briefly
 from saascore import workspaces as ws
+from saascore.context import Tx
 from saascore.errors import InvalidInput
 from saascore.models import Role
-from saascore.ports import UnitOfWork
 
 WorkspaceId = FromPath[str]
 
@@ -55,31 +54,28 @@ def role_from(raw: str) -> Role:
         raise InvalidInput({"role": "choose owner, admin or member"}) from None
 
 
-async def workspace_context(
-    request: Request[Any, Any, Any], uow: UnitOfWork, auth: Authenticated, workspace_id: str
-) -> dict[str, Any]:
+async def workspace_context(tx: Tx, auth: Authenticated, workspace_id: str) -> dict[str, Any]:
     """What every workspace page shows: the workspace, your role, the switcher's list."""
-    summary = await ws.get_workspace(uow, actor(request, auth), workspace_id)
+    summary = await ws.get_workspace(auth.acting(tx), workspace_id)
     return {
         "workspace": summary.workspace,
         "role": summary.role,
         "can_manage": summary.role.at_least(Role.ADMIN),
         "is_owner": summary.role is Role.OWNER,
-        "workspaces": await ws.list_workspaces(uow, auth.user.id),
+        "workspaces": await ws.list_workspaces(tx, auth.user.id),
         "csrf_token": auth.csrf_token,
     }
 
 
 async def workspace_page(
     request: Request[Any, Any, Any],
-    uow: UnitOfWork,
-    services: Services,
+    tx: Tx,
     workspace_id: str,
     template: str,
     extra: Mapping[str, Any] | None = None,
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    context = await workspace_context(request, uow, auth, workspace_id)
+    auth = await signed_in(request, tx)
+    context = await workspace_context(tx, auth, workspace_id)
     return render(request, template, {**context, **(extra or {})}, auth=auth)
 
 
@@ -87,12 +83,12 @@ async def workspace_page(
 async def members_page(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
-    auth = await signed_in(request, uow, services)
-    context = await workspace_context(request, uow, auth, workspace_id)
-    members = await ws.list_members(uow, actor(request, auth), workspace_id)
+    auth = await signed_in(request, request_tx)
+    context = await workspace_context(request_tx, auth, workspace_id)
+    members = await ws.list_members(auth.acting(request_tx), workspace_id)
     mine: Role = context["role"]
     context |= {
         "members": members,
@@ -106,10 +102,10 @@ async def members_page(
 async def settings_page(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Template:
-    return await workspace_page(request, uow, services, workspace_id, "settings.html")
+    return await workspace_page(request, request_tx, workspace_id, "settings.html")
 
 
 @post("/workspaces/{workspace_id:str}/rename", include_in_schema=False)
@@ -117,13 +113,11 @@ async def rename_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     data: URLEncodedBody[NameForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    workspace = await ws.rename_workspace(
-        uow, services.clock, services.ids, actor(request, auth), workspace_id, name=data.name
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    workspace = await ws.rename_workspace(auth.acting(request_tx), workspace_id, name=data.name)
     return done(services, f"/workspaces/{workspace_id}/settings", f"Renamed to {workspace.name}.")
 
 
@@ -136,19 +130,12 @@ async def delete_submit(
 ) -> Redirect:
     """Delete after the owner typed the workspace's name; the provider is called (a live
     subscription is canceled first) with no transaction of ours open."""
-    auth = await signed_in_briefly(request, services, form=True)
-    async with services.uow() as uow:
-        summary = await ws.get_workspace(uow, actor(request, auth), workspace_id)
+    ctx = await signed_in_briefly(request, form=True)
+    async with ctx.read() as tx:
+        summary = await ws.get_workspace(tx, workspace_id)
     if data.confirm.strip() != summary.workspace.name:
         raise InvalidInput({"confirm": "type the workspace's name exactly to delete it"})
-    await billing.delete_workspace(
-        services.uow,
-        services.clock,
-        services.ids,
-        services.billing,
-        actor(request, auth),
-        workspace_id,
-    )
+    await ws.delete_workspace(ctx, workspace_id)
     return done(services, "/", f"Workspace {summary.workspace.name} deleted.")
 
 
@@ -158,16 +145,13 @@ async def role_submit(
     workspace_id: WorkspaceId,
     user_id: FromPath[str],
     data: URLEncodedBody[RoleForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
+    auth = await signed_in(request, request_tx, form=True)
     role = role_from(data.role)
     await ws.change_role(
-        uow,
-        services.clock,
-        services.ids,
-        actor(request, auth),
+        auth.acting(request_tx),
         workspace_id,
         user_id=user_id,
         role=role,
@@ -180,13 +164,11 @@ async def remove_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     user_id: FromPath[str],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await ws.remove_member(
-        uow, services.clock, services.ids, actor(request, auth), workspace_id, user_id=user_id
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await ws.remove_member(auth.acting(request_tx), workspace_id, user_id=user_id)
     return done(services, f"/workspaces/{workspace_id}", "Member removed.")
 
 
@@ -195,13 +177,11 @@ async def transfer_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
     data: URLEncodedBody[UserForm],
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await ws.transfer_ownership(
-        uow, services.clock, services.ids, actor(request, auth), workspace_id, user_id=data.user_id
-    )
+    auth = await signed_in(request, request_tx, form=True)
+    await ws.transfer_ownership(auth.acting(request_tx), workspace_id, user_id=data.user_id)
     text = "Ownership transferred: you are now an admin."
     return done(services, f"/workspaces/{workspace_id}", text)
 
@@ -210,11 +190,11 @@ async def transfer_submit(
 async def leave_submit(
     request: Request[Any, Any, Any],
     workspace_id: WorkspaceId,
-    uow: NamedDependency[UnitOfWork],
+    request_tx: NamedDependency[Tx],
     services: NamedDependency[Services],
 ) -> Redirect:
-    auth = await signed_in(request, uow, services, form=True)
-    await ws.leave_workspace(uow, services.clock, services.ids, actor(request, auth), workspace_id)
+    auth = await signed_in(request, request_tx, form=True)
+    await ws.leave_workspace(auth.acting(request_tx), workspace_id)
     return done(services, "/", "You left the workspace.")
 
 

@@ -13,7 +13,6 @@ from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import Accepted, ConfirmIn, LoginLinkIn, SignedInOut, UserOut
 from entrypoints.web.auth import (
     Authenticated,
-    actor_of,
     csrf_token_for,
     expired_cookie,
     session_cookie,
@@ -21,16 +20,10 @@ from entrypoints.web.auth import (
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.ratelimits import enforce
 from saascore import auth as signin
-from saascore.ports import UnitOfWork
+from saascore.context import Tx
 from saascore.users import normalise_email
 
 LINK_SENT = "If that address can sign in, a sign-in link is on its way. It expires soon."
-
-
-async def wake_dispatcher(request: Request[Any, Any, Any]) -> None:
-    """``after_response`` hook: the outbox has news, and the transaction is committed."""
-    services: Services = request.app.state.services
-    services.outbox_wakeup.set()
 
 
 class AuthController(Controller):
@@ -40,7 +33,6 @@ class AuthController(Controller):
     @post(
         "/login-link",
         status_code=202,
-        after_response=wake_dispatcher,
         summary="Email a sign-in link",
         responses=problems(ANY, BODY),
         description="Answers the same whether or not the address has an account.",
@@ -49,7 +41,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[LoginLinkIn],
-        uow: NamedDependency[UnitOfWork],
+        request_tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> Accepted:
         policies = services.policies
@@ -57,11 +49,7 @@ class AuthController(Controller):
         await enforce(services, policies.login_link_per_ip, ip)
         await enforce(services, policies.login_link_per_email, normalise_email(data.email))
         await signin.request_login_link(
-            uow,
-            services.clock,
-            services.ids,
-            services.auth_policy,
-            actor_of(request, services, None),
+            request_tx,
             email=data.email,
             next_path=data.next,
         )
@@ -78,10 +66,10 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[ConfirmIn],
-        uow: NamedDependency[UnitOfWork],
+        request_tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> Response[SignedInOut]:
-        signed_in = await confirm_link(request, uow, services, data.token)
+        signed_in = await confirm_link(request, request_tx, services, data.token)
         body = SignedInOut(
             UserOut.of(signed_in.user),
             csrf_token_for(services.settings, signed_in.session),
@@ -100,14 +88,11 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         auth: NamedDependency[Authenticated],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> Response[None]:
         await signin.sign_out(
-            uow,
-            services.clock,
-            services.ids,
-            actor_of(request, services, auth.user.id),
+            tx,
             auth.session,
         )
         return Response(None, status_code=204, cookies=[expired_cookie(services.settings)])
@@ -122,26 +107,17 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         auth: NamedDependency[Authenticated],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> Response[None]:
-        await signin.sign_out_everywhere(
-            uow, services.clock, services.ids, actor_of(request, services, auth.user.id), auth.user
-        )
+        await signin.sign_out_everywhere(tx, auth.user)
         return Response(None, status_code=204, cookies=[expired_cookie(services.settings)])
 
 
 async def confirm_link(
-    request: Request[Any, Any, Any], uow: UnitOfWork, services: Services, token: str
+    request: Request[Any, Any, Any], tx: Tx, services: Services, token: str
 ) -> signin.SignedIn:
     """Shared by the JSON API and the confirm page: rate-limited, then confirmed."""
     ip = client_ip(request.scope, services.settings.trusted_networks)
     await enforce(services, services.policies.confirm_per_ip, ip)
-    return await signin.confirm_login_link(
-        uow,
-        services.clock,
-        services.ids,
-        services.auth_policy,
-        actor_of(request, services, None),
-        token=token,
-    )
+    return await signin.confirm_login_link(tx, token=token)

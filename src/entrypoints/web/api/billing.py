@@ -13,25 +13,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.api.auth import wake_dispatcher
 from entrypoints.web.api.responses import ANY, BODY, IN_WORKSPACE, problems
 from entrypoints.web.api.schemas import BillingOut, CheckoutIn, PlanOut, RedirectOut, WebhookOut
-from entrypoints.web.auth import CSRF_EXEMPT_OPT, actor_of, provide_auth
+from entrypoints.web.auth import CSRF_EXEMPT_OPT
 from entrypoints.web.clientip import client_ip
+from entrypoints.web.deps import actor_of
 from entrypoints.web.ratelimits import EXEMPT_OPT, enforce
 from saascore import billing
-from saascore.models import Actor
-from saascore.ports import UnitOfWork
+from saascore.context import Ctx, Tx
 
 WorkspaceId = FromPath[str]
-
-
-async def signed_in_actor(request: Request[Any, Any, Any], services: Services) -> Actor:
-    """The signed-in caller (CSRF checked), from a transaction that ends before returning."""
-    async with services.uow() as uow:
-        auth = await provide_auth(request, uow, services)
-        await uow.commit()  # a session touch, if any
-    return actor_of(request, services, auth.user.id)
 
 
 class BillingController(Controller):
@@ -46,13 +37,10 @@ class BillingController(Controller):
     async def status(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> BillingOut:
-        view = await billing.billing_status(
-            uow, services.clock, services.billing_policy, caller, workspace_id
-        )
+        view = await billing.billing_status(tx, workspace_id)
         return BillingOut.of(view)
 
     @post(
@@ -63,22 +51,11 @@ class BillingController(Controller):
     )
     async def checkout(
         self,
-        request: Request[Any, Any, Any],
         workspace_id: WorkspaceId,
         data: JSONBody[CheckoutIn],
-        services: NamedDependency[Services],
+        ctx: NamedDependency[Ctx],
     ) -> RedirectOut:
-        actor = await signed_in_actor(request, services)
-        start = await billing.start_checkout(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
-            actor,
-            workspace_id,
-            plan=data.plan,
-        )
+        start = await billing.start_checkout(ctx, workspace_id, plan=data.plan)
         return RedirectOut(start.url, start.kind)
 
     @post(
@@ -89,20 +66,10 @@ class BillingController(Controller):
     )
     async def portal(
         self,
-        request: Request[Any, Any, Any],
         workspace_id: WorkspaceId,
-        services: NamedDependency[Services],
+        ctx: NamedDependency[Ctx],
     ) -> RedirectOut:
-        actor = await signed_in_actor(request, services)
-        url = await billing.open_portal(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing_policy,
-            services.billing,
-            actor,
-            workspace_id,
-        )
+        url = await billing.open_portal(ctx, workspace_id)
         return RedirectOut(url, "portal")
 
 
@@ -123,7 +90,6 @@ async def plans(services: NamedDependency[Services]) -> list[PlanOut]:
     summary="Stripe's webhook: verified, recorded once, applied in order",
     opt={CSRF_EXEMPT_OPT: True, EXEMPT_OPT: True},
     responses=problems(ANY, 400),
-    after_response=wake_dispatcher,
 )
 async def webhook(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
@@ -137,13 +103,8 @@ async def webhook(
     )
     payload = await request.body()
     event = services.billing.parse_webhook(payload, request.headers.get("stripe-signature"))
+    # The system delivers it, from the webhook request's address and with its id.
     outcome = await billing.receive_event(
-        services.uow,
-        services.clock,
-        services.ids,
-        services.billing_policy,
-        services.billing,
-        event,
-        actor=actor_of(request, services, None),
+        services.deps.ctx(actor_of(request, services, None)), event
     )
     return WebhookOut(event.id, str(outcome) if outcome else "duplicate")

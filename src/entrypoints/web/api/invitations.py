@@ -14,10 +14,9 @@ from litestar.params import JSONBody
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import InvitationOut, InviteTokenIn, JoinedOut
-from entrypoints.web.auth import Authenticated, actor_of
+from entrypoints.web.auth import Authenticated
 from saascore import invites as inv
-from saascore.models import Actor
-from saascore.ports import UnitOfWork
+from saascore.context import Tx
 
 
 class InvitationsController(Controller):
@@ -33,10 +32,10 @@ class InvitationsController(Controller):
     async def view(
         self,
         data: JSONBody[InviteTokenIn],
-        uow: NamedDependency[UnitOfWork],
+        request_tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> InvitationOut:
-        return InvitationOut.of(await inv.view_invite(uow, services.clock, data.token))
+        return InvitationOut.of(await inv.view_invite(request_tx, data.token))
 
     @post(
         "/accept",
@@ -48,16 +47,11 @@ class InvitationsController(Controller):
         self,
         data: JSONBody[InviteTokenIn],
         auth: NamedDependency[Authenticated],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> JoinedOut:
         membership = await inv.accept_invite(
-            uow,
-            services.clock,
-            services.ids,
-            services.invite_policy,
-            caller,
+            tx,
             auth.user,
             data.token,
         )
@@ -72,10 +66,8 @@ class InvitationsController(Controller):
     async def decline(
         self,
         data: JSONBody[InviteTokenIn],
-        uow: NamedDependency[UnitOfWork],
+        request_tx: NamedDependency[Tx],
         request: Request[Any, Any, Any],
         services: NamedDependency[Services],
     ) -> None:
-        await inv.decline_invite(
-            uow, services.clock, services.ids, actor_of(request, services, None), data.token
-        )
+        await inv.decline_invite(request_tx, data.token)

@@ -11,8 +11,7 @@ from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import MeOut, ProfileIn, SessionOut, UserOut
 from entrypoints.web.auth import Authenticated
 from saascore import auth as signin
-from saascore.models import Actor
-from saascore.ports import UnitOfWork
+from saascore.context import Tx
 from saascore.users import rename_user
 
 
@@ -33,15 +32,11 @@ class MeController(Controller):
         self,
         data: JSONBody[ProfileIn],
         auth: NamedDependency[Authenticated],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> UserOut:
         user = await rename_user(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             auth.user,
             name=data.name,
         )
@@ -53,9 +48,9 @@ class MeController(Controller):
         responses=problems(ANY, 401),
     )
     async def sessions(
-        self, auth: NamedDependency[Authenticated], uow: NamedDependency[UnitOfWork]
+        self, auth: NamedDependency[Authenticated], tx: NamedDependency[Tx]
     ) -> list[SessionOut]:
-        found = await signin.list_sessions(uow, auth.user)
+        found = await signin.list_sessions(tx, auth.user)
         return [SessionOut.of(s, auth.session.id) for s in found]
 
     @delete(
@@ -68,15 +63,11 @@ class MeController(Controller):
         self,
         session_id: FromPath[str],
         auth: NamedDependency[Authenticated],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
         await signin.revoke_session(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             auth.user,
             session_id,
         )

@@ -7,15 +7,12 @@ belong to answers 404, exactly like one that does not exist.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.api.auth import wake_dispatcher
-from entrypoints.web.api.billing import signed_in_actor
 from entrypoints.web.api.responses import ANY, BODY, IN_WORKSPACE, problems
 from entrypoints.web.api.schemas import (
     AuditEventOut,
@@ -30,11 +27,10 @@ from entrypoints.web.api.schemas import (
 )
 from entrypoints.web.auth import Authenticated
 from entrypoints.web.ratelimits import enforce
-from saascore import billing
 from saascore import invites as inv
 from saascore import workspaces as ws
-from saascore.models import Actor, AuditQuery, InviteView, MemberView, Role
-from saascore.ports import UnitOfWork
+from saascore.context import Ctx, Tx
+from saascore.models import AuditQuery, InviteView, MemberView, Role
 
 WorkspaceId = FromPath[str]
 MAX_AUDIT_PAGE = 200
@@ -48,11 +44,10 @@ class WorkspaceController(Controller):
     async def show(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
-        return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
+        return WorkspaceOut.of(await ws.get_workspace(tx, workspace_id))
 
     @patch(
         "/",
@@ -63,14 +58,11 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         data: JSONBody[RenameIn],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
-        await ws.rename_workspace(
-            uow, services.clock, services.ids, caller, workspace_id, name=data.name
-        )
-        return WorkspaceOut.of(await ws.get_workspace(uow, caller, workspace_id))
+        await ws.rename_workspace(tx, workspace_id, name=data.name)
+        return WorkspaceOut.of(await ws.get_workspace(tx, workspace_id))
 
     @delete(
         "/",
@@ -78,30 +70,17 @@ class WorkspaceController(Controller):
         summary="Delete the workspace (owners); its live subscription is canceled first",
         responses=problems(ANY, IN_WORKSPACE),
     )
-    async def remove(
-        self,
-        request: Request[Any, Any, Any],
-        workspace_id: WorkspaceId,
-        services: NamedDependency[Services],
-    ) -> None:
-        await billing.delete_workspace(
-            services.uow,
-            services.clock,
-            services.ids,
-            services.billing,
-            await signed_in_actor(request, services),
-            workspace_id,
-        )
+    async def remove(self, workspace_id: WorkspaceId, ctx: NamedDependency[Ctx]) -> None:
+        await ws.delete_workspace(ctx, workspace_id)
 
     @get("/members", summary="The members, by email", responses=problems(ANY, IN_WORKSPACE))
     async def members(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> list[MemberOut]:
-        return [MemberOut.of(m) for m in await ws.list_members(uow, caller, workspace_id)]
+        return [MemberOut.of(m) for m in await ws.list_members(tx, workspace_id)]
 
     @patch(
         "/members/{user_id:str}",
@@ -113,20 +92,16 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         user_id: FromPath[str],
         data: JSONBody[RoleIn],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> MemberOut:
         membership = await ws.change_role(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             workspace_id,
             user_id=user_id,
             role=data.role,
         )
-        user = await uow.users.get(user_id)
+        user = await tx.uow.users.get(user_id)
         assert user is not None  # a member's user row exists (foreign key)
         return MemberOut.of(MemberView(membership, user))
 
@@ -140,15 +115,11 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         user_id: FromPath[str],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
         await ws.remove_member(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             workspace_id,
             user_id=user_id,
         )
@@ -162,15 +133,11 @@ class WorkspaceController(Controller):
     async def leave(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
         await ws.leave_workspace(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             workspace_id,
         )
 
@@ -184,15 +151,11 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         data: JSONBody[TransferIn],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
         await ws.transfer_ownership(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             workspace_id,
             user_id=data.user_id,
         )
@@ -205,17 +168,15 @@ class WorkspaceController(Controller):
     async def invites(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> list[InviteOut]:
-        now = services.clock.now()
-        return [InviteOut.of(v, now) for v in await inv.list_invites(uow, caller, workspace_id)]
+        now = tx.now()
+        return [InviteOut.of(v, now) for v in await inv.list_invites(tx, workspace_id)]
 
     @post(
         "/invites",
         status_code=201,
-        after_response=wake_dispatcher,
         summary="Invite someone by email (admins and owners, up to their own role)",
         responses=problems(ANY, BODY, IN_WORKSPACE, 402, 409),
     )
@@ -224,25 +185,20 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         data: JSONBody[InviteIn],
         auth: NamedDependency[Authenticated],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> InviteOut:
-        await ws.require_role(uow, caller, workspace_id, Role.ADMIN)  # 404/403 before counting
+        await ws.require_role(tx, workspace_id, Role.ADMIN)  # 404/403 before counting
         await enforce(services, services.policies.invites_per_workspace, workspace_id)
         issued = await inv.create_invite(
-            uow,
-            services.clock,
-            services.ids,
-            services.invite_policy,
-            caller,
+            tx,
             workspace_id,
             email=data.email,
             role=data.role,
         )
-        workspace = await ws.workspace_or_not_found(uow, workspace_id)
+        workspace = await ws.workspace_or_not_found(tx, workspace_id)
         view = InviteView(issued.invite, workspace, auth.user)
-        return InviteOut.of(view, services.clock.now())
+        return InviteOut.of(view, tx.now())
 
     @delete(
         "/invites/{invite_id:str}",
@@ -254,15 +210,11 @@ class WorkspaceController(Controller):
         self,
         workspace_id: WorkspaceId,
         invite_id: FromPath[str],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
         await inv.revoke_invite(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             workspace_id,
             invite_id,
         )
@@ -270,7 +222,6 @@ class WorkspaceController(Controller):
     @post(
         "/invites/{invite_id:str}/resend",
         status_code=200,
-        after_response=wake_dispatcher,
         summary="Send a new link with a new expiry; the old link stops working",
         responses=problems(ANY, IN_WORKSPACE, 402, 410),
     )
@@ -279,21 +230,16 @@ class WorkspaceController(Controller):
         workspace_id: WorkspaceId,
         invite_id: FromPath[str],
         auth: NamedDependency[Authenticated],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> InviteOut:
         issued = await inv.resend_invite(
-            uow,
-            services.clock,
-            services.ids,
-            services.invite_policy,
-            caller,
+            tx,
             workspace_id,
             invite_id,
         )
-        workspace = await ws.workspace_or_not_found(uow, workspace_id)
-        return InviteOut.of(InviteView(issued.invite, workspace, auth.user), services.clock.now())
+        workspace = await ws.workspace_or_not_found(tx, workspace_id)
+        return InviteOut.of(InviteView(issued.invite, workspace, auth.user), tx.now())
 
     @get(
         "/audit",
@@ -303,8 +249,7 @@ class WorkspaceController(Controller):
     async def audit(
         self,
         workspace_id: WorkspaceId,
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
         action: FromQuery[str | None] = None,
         actor: FromQuery[str | None] = None,
@@ -315,8 +260,7 @@ class WorkspaceController(Controller):
     ) -> AuditPageOut:
         size = max(1, min(limit, MAX_AUDIT_PAGE))
         events = await ws.read_audit_log(
-            uow,
-            caller,
+            tx,
             AuditQuery(
                 workspace_id,
                 action=action,

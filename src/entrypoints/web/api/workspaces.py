@@ -10,8 +10,8 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import WorkspaceIn, WorkspaceOut
 from entrypoints.web.auth import Authenticated
-from saascore.models import Actor, Role, WorkspaceSummary
-from saascore.ports import UnitOfWork
+from saascore.context import Tx
+from saascore.models import Role, WorkspaceSummary
 from saascore.workspaces import create_workspace, list_workspaces
 
 
@@ -21,9 +21,9 @@ class WorkspacesController(Controller):
 
     @get("/", summary="Your workspaces, with your role in each", responses=problems(ANY, 401))
     async def mine(
-        self, auth: NamedDependency[Authenticated], uow: NamedDependency[UnitOfWork]
+        self, auth: NamedDependency[Authenticated], tx: NamedDependency[Tx]
     ) -> list[WorkspaceOut]:
-        return [WorkspaceOut.of(s) for s in await list_workspaces(uow, auth.user.id)]
+        return [WorkspaceOut.of(s) for s in await list_workspaces(tx, auth.user.id)]
 
     @post(
         "/",
@@ -34,15 +34,11 @@ class WorkspacesController(Controller):
     async def create(
         self,
         data: JSONBody[WorkspaceIn],
-        caller: NamedDependency[Actor],
-        uow: NamedDependency[UnitOfWork],
+        tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> WorkspaceOut:
         created = await create_workspace(
-            uow,
-            services.clock,
-            services.ids,
-            caller,
+            tx,
             name=data.name,
         )
         return WorkspaceOut.of(WorkspaceSummary(created, Role.OWNER))
