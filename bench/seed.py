@@ -13,15 +13,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from attrs import frozen
+from attrs import evolve, frozen
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.clock import SystemClock, UuidIds
 from adapters.sql import SqlUnitOfWork, make_engine
+from entrypoints.bootstrap import memory_services
 from entrypoints.settings import Settings
 from entrypoints.web.auth import cookie_name, csrf_token_for
 from saascore.auth import hash_token, new_token
+from saascore.context import Tx
 from saascore.models import Actor, Membership, Role, Session, User
 from saascore.users import register_user
 from saascore.workspaces import create_workspace
@@ -67,15 +69,15 @@ async def _sign_in(engine: AsyncEngine, settings: Settings, user: User) -> Calle
 
 
 async def _people(engine: AsyncEngine) -> tuple[User, User, list[str], list[str]]:
-    clock, ids, system = SystemClock(), UuidIds(), Actor.system()
+    clock, ids = SystemClock(), UuidIds()
+    deps = evolve(memory_services().deps, clock=clock, ids=ids)  # only its clock and ids
     async with SqlUnitOfWork(engine) as uow:
-        small = await register_user(uow, clock, ids, system, email="small@bench.example")
-        big = await register_user(uow, clock, ids, system, email="big@bench.example")
-        small_ws = await create_workspace(uow, clock, ids, Actor(small.id), name="Small")
-        big_ws = [
-            (await create_workspace(uow, clock, ids, Actor(big.id), name=f"Big {n:03}")).id
-            for n in range(100)
-        ]
+        system = Tx(deps, uow, Actor.system())
+        small = await register_user(system, email="small@bench.example")
+        big = await register_user(system, email="big@bench.example")
+        small_ws = await create_workspace(system.as_actor(Actor(small.id)), name="Small")
+        as_big = system.as_actor(Actor(big.id))
+        big_ws = [(await create_workspace(as_big, name=f"Big {n:03}")).id for n in range(100)]
         for n in range(99):
             email = f"member{n:03}@bench.example"
             member = User(id=ids.new(), email=email, name=f"m{n}", created_at=clock.now())

@@ -120,15 +120,13 @@ def sign_in(url: str, email: str, *, ip: str, user_agent: str) -> None:
     actor = Actor(None, ip=ip, user_agent=user_agent)
 
     async def work(services: Services) -> None:
-        args = (services.clock, services.ids, services.auth_policy, actor)
-        async with services.uow() as uow:
-            await request_login_link(uow, *args, email=email)
-            await uow.commit()
-        async with services.uow() as uow:
-            newest = next(m for m in await uow.outbox.list(limit=500) if m.message.to == email)
+        async with services.transaction(actor) as tx:
+            await request_login_link(tx, email=email)
+        async with services.transaction(actor) as tx:
+            messages = await tx.uow.outbox.list(limit=500)
+            newest = next(m for m in messages if m.message.to == email)
             token = LINK_TOKEN.findall(newest.message.text)[0]
-            await confirm_login_link(uow, *args, token=token)
-            await uow.commit()
+            await confirm_login_link(tx, token=token)
 
     on_services(url, work)
 

@@ -29,6 +29,7 @@ from entrypoints.cli.main import cli
 from entrypoints.settings import Settings
 from saascore.models import Actor
 from saascore.users import register_user
+from tests.support.context import tx_of
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 NewDatabase = Callable[..., str]
@@ -160,9 +161,7 @@ class Writer(threading.Thread):
             while not self.stopping.is_set():
                 async with services.uow() as uow:
                     email = f"writer{self.written}@example.com"
-                    await register_user(
-                        uow, services.clock, services.ids, Actor.system(), email=email
-                    )
+                    await register_user(tx_of(services, uow, Actor.system()), email=email)
                     await uow.commit()
                 self.written += 1
         finally:

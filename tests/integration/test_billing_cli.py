@@ -17,6 +17,7 @@ from entrypoints.settings import load_settings
 from saascore import billing as bl
 from saascore.models import Actor
 from tests.integration.test_admin_cli import execute, fails, json_of, ok, run, url
+from tests.support.context import ctx_of
 from tests.support.stripe_server import LocalStripe, running_localstripe
 
 __all__ = ["url"]  # the seeded-database fixture, used by name
@@ -51,14 +52,7 @@ def pay_for_pro(url: str, server: LocalStripe, slug: str) -> None:
                 workspace = await uow.workspaces.get_by_slug(slug)
             assert workspace is not None
             start = await bl.start_checkout(
-                services.uow,
-                services.clock,
-                services.ids,
-                services.billing_policy,
-                services.billing,
-                Actor.system(),
-                workspace.id,
-                plan="pro",
+                ctx_of(services, Actor.system(), services.billing_policy), workspace.id, plan="pro"
             )
             await server.complete_checkout(start.url.rstrip("/").rsplit("/", 1)[1])
         finally:

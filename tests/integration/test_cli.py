@@ -16,7 +16,7 @@ from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.main import cli
 from entrypoints.settings import Settings
 from saascore.models import EmailMessage
-from saascore.outbox import enqueue
+from tests.support.context import tx_of
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 from tests.support.smtp import SmtpServer, free_port
 
@@ -209,11 +209,8 @@ def queue_one(url: str) -> None:
         services = bootstrap(Settings(database_url=url, environment="test"))
         try:
             async with services.uow() as uow:
-                await enqueue(
-                    uow,
-                    services.clock,
-                    services.ids,
-                    EmailMessage("fran@example.com", "Hello", "text"),
+                await tx_of(services, uow).enqueue(
+                    EmailMessage("fran@example.com", "Hello", "text")
                 )
                 await uow.commit()
         finally:

@@ -48,6 +48,7 @@ from tests.integration.test_workspaces_http import (
     make_workspace,
     register_people,
 )
+from tests.support.context import tx_of
 from tests.support.databases import SqliteDatabases
 
 # About 1 minute for both callers on 2 cores; SAASCORE_FUZZ_EXAMPLES=500 digs deeper.
@@ -149,11 +150,7 @@ class World:
         async with s.uow() as uow:
             issued = [
                 await create_invite(
-                    uow,
-                    s.clock,
-                    s.ids,
-                    s.invite_policy,
-                    Actor.system(),
+                    tx_of(s, uow, Actor.system(), s.invite_policy),
                     workspace_id,
                     email=email,
                     role=Role.MEMBER if n == 0 else Role.OWNER,

@@ -24,12 +24,14 @@ from entrypoints.bootstrap import Services
 from saascore import invites as inv
 from saascore import workspaces as ws
 from saascore.models import Actor, Role, User
+from saascore.policies import InvitePolicy
 from saascore.ports import UnitOfWork
 from saascore.users import register_user
+from tests.support.context import tx_of
 from tests.support.side_by_side import SideBySide
 
 PEOPLE = 4
-POLICY = inv.InvitePolicy(base_url="https://app.example.com")
+POLICY = InvitePolicy(base_url="https://app.example.com")
 person = st.integers(min_value=0, max_value=PEOPLE - 1)
 slot = st.integers(min_value=0, max_value=15)
 roles = st.sampled_from(list(Role))
@@ -59,11 +61,11 @@ class Invitations(SideBySide):
     def a_workspace_with_one_owner(self) -> None:
         async def setup(_: int, s: Services, uow: UnitOfWork) -> tuple[list[User], str]:
             people = [
-                await register_user(uow, s.clock, s.ids, Actor.system(), email=f"p{n}@example.com")
+                await register_user(tx_of(s, uow, Actor.system()), email=f"p{n}@example.com")
                 for n in range(PEOPLE)
             ]
             created = await ws.create_workspace(
-                uow, s.clock, s.ids, Actor(user_id=people[0].id), name="Acme"
+                tx_of(s, uow, Actor(user_id=people[0].id)), name="Acme"
             )
             return people, created.id
 
@@ -84,11 +86,7 @@ class Invitations(SideBySide):
         self._issued(
             self.each(
                 lambda _, s, uow: inv.create_invite(
-                    uow,
-                    s.clock,
-                    s.ids,
-                    POLICY,
-                    self._actor(actor),
+                    tx_of(s, uow, self._actor(actor), POLICY),
                     self.workspace,
                     email=self.users[invitee].email,
                     role=role,
@@ -101,13 +99,7 @@ class Invitations(SideBySide):
         self._issued(
             self.each(
                 lambda _, s, uow: inv.resend_invite(
-                    uow,
-                    s.clock,
-                    s.ids,
-                    POLICY,
-                    self._actor(actor),
-                    self.workspace,
-                    self._invite_id(n),
+                    tx_of(s, uow, self._actor(actor), POLICY), self.workspace, self._invite_id(n)
                 )
             )
         )
@@ -116,12 +108,7 @@ class Invitations(SideBySide):
     def revoke(self, actor: int, n: int) -> None:
         self.agree(
             lambda _, s, uow: inv.revoke_invite(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-                self._invite_id(n),
+                tx_of(s, uow, self._actor(actor)), self.workspace, self._invite_id(n)
             )
         )
 
@@ -129,26 +116,14 @@ class Invitations(SideBySide):
     def accept(self, who: int, n: int) -> None:
         self.agree(
             lambda i, s, uow: inv.accept_invite(
-                uow,
-                s.clock,
-                s.ids,
-                s.invite_policy,
-                self._actor(who),
-                self.users[who],
-                self._token(i, n),
+                tx_of(s, uow, self._actor(who), s.invite_policy), self.users[who], self._token(i, n)
             )
         )
 
     @rule(n=slot)
     def decline(self, n: int) -> None:
         self.agree(
-            lambda i, s, uow: inv.decline_invite(
-                uow,
-                s.clock,
-                s.ids,
-                Actor.system(),
-                self._token(i, n),
-            )
+            lambda i, s, uow: inv.decline_invite(tx_of(s, uow, Actor.system()), self._token(i, n))
         )
 
     @rule(days=st.integers(min_value=1, max_value=8))
@@ -162,37 +137,21 @@ class Invitations(SideBySide):
     def remove(self, actor: int, other: int) -> None:
         self.agree(
             lambda _, s, uow: ws.remove_member(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-                user_id=self.users[other].id,
+                tx_of(s, uow, self._actor(actor)), self.workspace, user_id=self.users[other].id
             )
         )
 
     @rule(actor=person)
     def leave(self, actor: int) -> None:
         self.agree(
-            lambda _, s, uow: ws.leave_workspace(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-            )
+            lambda _, s, uow: ws.leave_workspace(tx_of(s, uow, self._actor(actor)), self.workspace)
         )
 
     @rule(actor=person, other=person)
     def transfer(self, actor: int, other: int) -> None:
         self.agree(
             lambda _, s, uow: ws.transfer_ownership(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-                user_id=self.users[other].id,
+                tx_of(s, uow, self._actor(actor)), self.workspace, user_id=self.users[other].id
             )
         )
 

@@ -16,6 +16,7 @@ from entrypoints.settings import Settings
 from entrypoints.web import create_app
 from saascore.models import OutboxMessage, OutboxStatus
 from saascore.outbox import flush
+from tests.support.context import deps_of
 from tests.support.smtp import SmtpServer
 
 TOKEN = re.compile(r"token=([A-Za-z0-9_-]{20,})")
@@ -89,8 +90,8 @@ class TestSmtpOutage:
         assert "founder@example.com" not in (waiting.last_error or "")
 
         smtp.start()
-        report = await flush(services.uow, services.email, services.clock, services.delivery_policy)
-        again = await flush(services.uow, services.email, services.clock, services.delivery_policy)
+        report = await flush(deps_of(services, services.delivery_policy))
+        again = await flush(deps_of(services, services.delivery_policy))
 
         assert (1, 0) == (report.sent, again.sent)
         [delivered] = smtp.messages
@@ -129,7 +130,7 @@ class TestSmtpOutage:
 
         await eventually(failed_once)
         smtp.start()
-        await flush(services.uow, services.email, services.clock, services.delivery_policy)
+        await flush(deps_of(services, services.delivery_policy))
 
         [delivered] = smtp.messages
         match = TOKEN.search(delivered.get_body(("plain",)).get_content())  # type: ignore[union-attr]

@@ -21,6 +21,7 @@ from saascore import workspaces as ws
 from saascore.models import Actor, Role
 from saascore.ports import UnitOfWork
 from saascore.users import register_user
+from tests.support.context import tx_of
 from tests.support.side_by_side import SideBySide
 
 PEOPLE = 4
@@ -41,15 +42,11 @@ class Ownership(SideBySide):
     def a_workspace_with_one_owner(self) -> None:
         async def setup(_: int, s: Services, uow: UnitOfWork) -> tuple[list[str], str]:
             people = [
-                (
-                    await register_user(
-                        uow, s.clock, s.ids, Actor.system(), email=f"p{n}@example.com"
-                    )
-                ).id
+                (await register_user(tx_of(s, uow, Actor.system()), email=f"p{n}@example.com")).id
                 for n in range(PEOPLE)
             ]
             created = await ws.create_workspace(
-                uow, s.clock, s.ids, Actor(user_id=people[0]), name="Acme"
+                tx_of(s, uow, Actor(user_id=people[0])), name="Acme"
             )
             return people, created.id
 
@@ -61,10 +58,7 @@ class Ownership(SideBySide):
     def add(self, actor: int, other: int, role: Role) -> None:
         self.agree(
             lambda _, s, uow: ws.add_member(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
+                tx_of(s, uow, self._actor(actor)),
                 self.workspace,
                 user_id=self.users[other],
                 role=role,
@@ -75,10 +69,7 @@ class Ownership(SideBySide):
     def change_role(self, actor: int, other: int, role: Role) -> None:
         self.agree(
             lambda _, s, uow: ws.change_role(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
+                tx_of(s, uow, self._actor(actor)),
                 self.workspace,
                 user_id=self.users[other],
                 role=role,
@@ -89,37 +80,21 @@ class Ownership(SideBySide):
     def remove(self, actor: int, other: int) -> None:
         self.agree(
             lambda _, s, uow: ws.remove_member(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-                user_id=self.users[other],
+                tx_of(s, uow, self._actor(actor)), self.workspace, user_id=self.users[other]
             )
         )
 
     @rule(actor=person)
     def leave(self, actor: int) -> None:
         self.agree(
-            lambda _, s, uow: ws.leave_workspace(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-            )
+            lambda _, s, uow: ws.leave_workspace(tx_of(s, uow, self._actor(actor)), self.workspace)
         )
 
     @rule(actor=person, other=person)
     def transfer(self, actor: int, other: int) -> None:
         self.agree(
             lambda _, s, uow: ws.transfer_ownership(
-                uow,
-                s.clock,
-                s.ids,
-                self._actor(actor),
-                self.workspace,
-                user_id=self.users[other],
+                tx_of(s, uow, self._actor(actor)), self.workspace, user_id=self.users[other]
             )
         )
 

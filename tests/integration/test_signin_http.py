@@ -32,6 +32,7 @@ from entrypoints.web.clientip import client_ip
 from saascore.models import Actor, AuditEvent, EmailMessage, Session
 from saascore.outbox import flush
 from saascore.users import register_user
+from tests.support.context import deps_of, tx_of
 
 PEER = ("10.0.0.2", 1234)
 COOKIE = "saascore_session"
@@ -99,7 +100,7 @@ class Site:
     async def mail_to(self, email: str) -> EmailMessage:
         """Deliver the outbox now and return the newest message to ``email``."""
         s = self.services
-        await flush(s.uow, s.email, s.clock, s.delivery_policy)
+        await flush(deps_of(s, s.delivery_policy))
         return self.mailbox.sent_to(email)[-1]
 
     async def ask(
@@ -125,7 +126,7 @@ class Site:
     async def seed_user(self, email: str) -> str:
         s = self.services
         async with s.uow() as uow:
-            user = await register_user(uow, s.clock, s.ids, Actor.system(), email=email)
+            user = await register_user(tx_of(s, uow, Actor.system()), email=email)
             await uow.commit()
         return user.id
 
@@ -913,7 +914,7 @@ class TestSecrets:
         client = await site.client()
         await site.ask(client, "quiet@example.com")
         s = site.services
-        await flush(s.uow, s.email, s.clock, s.delivery_policy)
+        await flush(deps_of(s, s.delivery_policy))
         link_token = token_in(await wait_for_mail(site, "quiet@example.com"))
         await client.get("/auth/confirm", params={"token": link_token})
         confirmed = await client.post("/api/auth/confirm", json={"token": link_token})

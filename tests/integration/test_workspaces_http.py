@@ -32,6 +32,7 @@ from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace
 from tests.integration.test_signin_http import PEER, SignedIn, Site, serving, token_in
 from tests.support import UNLIMITED_PLANS
+from tests.support.context import tx_of
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 OWNER = "founder@example.com"
@@ -88,9 +89,7 @@ async def register_people(services: Services) -> dict[str, str]:
     s = services
     async with s.uow() as uow:
         users = {
-            email: (
-                await register_user(uow, s.clock, s.ids, Actor.system(), email=email, name=name)
-            ).id
+            email: (await register_user(tx_of(s, uow, Actor.system()), email=email, name=name)).id
             for email, name in PEOPLE.items()
         }
         await uow.commit()
@@ -102,9 +101,9 @@ async def make_workspace(
 ) -> str:
     s, actor = services, Actor.system()
     async with s.uow() as uow:
-        workspace = await create_workspace(uow, s.clock, s.ids, actor, name=name, owner_id=owner_id)
+        workspace = await create_workspace(tx_of(s, uow, actor), name=name, owner_id=owner_id)
         for user_id, role in (members or {}).items():
-            await add_member(uow, s.clock, s.ids, actor, workspace.id, user_id=user_id, role=role)
+            await add_member(tx_of(s, uow, actor), workspace.id, user_id=user_id, role=role)
         await uow.commit()
     return workspace.id
 
@@ -112,9 +111,7 @@ async def make_workspace(
 async def make_member(services: Services, workspace_id: str, user_id: str, role: Role) -> None:
     s = services
     async with s.uow() as uow:
-        await add_member(
-            uow, s.clock, s.ids, Actor.system(), workspace_id, user_id=user_id, role=role
-        )
+        await add_member(tx_of(s, uow, Actor.system()), workspace_id, user_id=user_id, role=role)
         await uow.commit()
 
 
@@ -127,14 +124,7 @@ async def make_team(services: Services, users: Mapping[str, str], name: str) -> 
     async with s.uow() as uow:
         issued = [
             await create_invite(
-                uow,
-                s.clock,
-                s.ids,
-                s.invite_policy,
-                Actor.system(),
-                workspace_id,
-                email=email,
-                role=role,
+                tx_of(s, uow, Actor.system(), s.invite_policy), workspace_id, email=email, role=role
             )
             for email, role in (
                 ("guest@example.com", Role.MEMBER),

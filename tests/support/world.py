@@ -13,6 +13,7 @@ from saascore.models import Actor, AuditEvent, Role, User, Workspace
 from saascore.ports import UnitOfWork
 from saascore.users import register_user
 from saascore.workspaces import add_member, create_workspace
+from tests.support.context import tx_of
 
 T = TypeVar("T")
 
@@ -35,20 +36,18 @@ class World:
     async def user(self, email: str, name: str = "") -> User:
         s = self.services
         return await self.run(
-            lambda uow: register_user(uow, s.clock, s.ids, Actor.system(), email=email, name=name)
+            lambda uow: register_user(tx_of(s, uow, Actor.system()), email=email, name=name)
         )
 
     async def workspace(self, owner: User, name: str = "Acme Inc") -> Workspace:
         s = self.services
-        return await self.run(
-            lambda uow: create_workspace(uow, s.clock, s.ids, as_(owner), name=name)
-        )
+        return await self.run(lambda uow: create_workspace(tx_of(s, uow, as_(owner)), name=name))
 
     async def join(self, workspace: Workspace, user: User, role: Role) -> None:
         s = self.services
         await self.run(
             lambda uow: add_member(
-                uow, s.clock, s.ids, Actor.system(), workspace.id, user_id=user.id, role=role
+                tx_of(s, uow, Actor.system()), workspace.id, user_id=user.id, role=role
             )
         )
 

@@ -11,6 +11,7 @@ from adapters.clock import FrozenClock
 from saascore import auth
 from saascore.errors import InvalidInput, NotAuthenticated, NotFound, TokenExpired, TokenInvalid
 from saascore.models import Actor, OutboxMessage
+from tests.support.context import tx_of
 from tests.support.world import World
 
 POLICY = auth.AuthPolicy(base_url="https://app.example.com")
@@ -34,7 +35,7 @@ async def ask(
     s = world.services
     await world.run(
         lambda uow: auth.request_login_link(
-            uow, s.clock, s.ids, policy, ACTOR, email=email, next_path=next_path
+            tx_of(s, uow, ACTOR, policy), email=email, next_path=next_path
         )
     )
     clock_of(world).advance(microseconds=1)  # so "the newest email" is well defined
@@ -54,13 +55,13 @@ async def last_token(world: World) -> str:
 async def confirm(world: World, token: str, policy: auth.AuthPolicy = POLICY) -> auth.SignedIn:
     s = world.services
     return await world.run(
-        lambda uow: auth.confirm_login_link(uow, s.clock, s.ids, policy, ACTOR, token=token)
+        lambda uow: auth.confirm_login_link(tx_of(s, uow, ACTOR, policy), token=token)
     )
 
 
 async def authenticate(world: World, token: str | None) -> tuple[object, object]:
     s = world.services
-    return await world.run(lambda uow: auth.authenticate(uow, s.clock, POLICY, token))
+    return await world.run(lambda uow: auth.authenticate(tx_of(s, uow, None, POLICY), token))
 
 
 class TestRequestLink:
@@ -174,7 +175,7 @@ class TestConfirmLink:
         await ask(world, "fran@example.com")
         token = await last_token(world)
         s = world.services
-        await world.run(lambda uow: auth.check_login_link(uow, s.clock, token))
+        await world.run(lambda uow: auth.check_login_link(tx_of(s, uow), token))
 
         clock_of(world).advance(minutes=10)
 
@@ -276,11 +277,15 @@ class TestSessions:
 
         for _ in range(5):
             clock_of(world).advance(seconds=6)
-            await world.run(lambda uow: auth.authenticate(uow, s.clock, short, signed_in.token))
+            await world.run(
+                lambda uow: auth.authenticate(tx_of(s, uow, None, short), signed_in.token)
+            )
         clock_of(world).advance(seconds=10)
 
         with pytest.raises(NotAuthenticated):
-            await world.run(lambda uow: auth.authenticate(uow, s.clock, short, signed_in.token))
+            await world.run(
+                lambda uow: auth.authenticate(tx_of(s, uow, None, short), signed_in.token)
+            )
 
     async def test_sessions_end_at_their_absolute_lifetime(self, world: World) -> None:
         """However active, a session ends 30 days after sign-in."""
@@ -302,7 +307,7 @@ class TestSessions:
         first, second = await self.signed_in(world), await self.signed_in(world)
         s = world.services
 
-        await world.run(lambda uow: auth.sign_out(uow, s.clock, s.ids, ACTOR, first.session))
+        await world.run(lambda uow: auth.sign_out(tx_of(s, uow, ACTOR), first.session))
 
         with pytest.raises(NotAuthenticated):
             await authenticate(world, first.token)
@@ -315,7 +320,7 @@ class TestSessions:
         s = world.services
 
         ended = await world.run(
-            lambda uow: auth.sign_out_everywhere(uow, s.clock, s.ids, ACTOR, first.user)
+            lambda uow: auth.sign_out_everywhere(tx_of(s, uow, ACTOR), first.user)
         )
 
         assert 2 == ended
@@ -332,12 +337,10 @@ class TestSessions:
 
         with pytest.raises(NotFound):
             await world.run(
-                lambda uow: auth.revoke_session(
-                    uow, s.clock, s.ids, ACTOR, mine.user, theirs.session.id
-                )
+                lambda uow: auth.revoke_session(tx_of(s, uow, ACTOR), mine.user, theirs.session.id)
             )
         await world.run(
-            lambda uow: auth.revoke_session(uow, s.clock, s.ids, ACTOR, mine.user, mine.session.id)
+            lambda uow: auth.revoke_session(tx_of(s, uow, ACTOR), mine.user, mine.session.id)
         )
 
         with pytest.raises(NotAuthenticated):

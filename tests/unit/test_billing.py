@@ -42,7 +42,9 @@ from saascore.models import (
     User,
     Workspace,
 )
+from saascore.policies import InvitePolicy
 from saascore.ports import UnitOfWork
+from tests.support.context import ctx_of, deps_of, tx_of
 from tests.support.world import World, as_
 
 FREE = Plan("free", None, 3)
@@ -50,7 +52,7 @@ PRO = Plan("pro", "price_pro", 10)
 POLICY = bl.BillingPolicy(
     plans=(FREE, PRO), base_url="https://app.example.com", past_due_grace=timedelta(days=7)
 )
-INVITES = inv.InvitePolicy(base_url="https://app.example.com", billing=POLICY)
+INVITES = InvitePolicy(base_url="https://app.example.com")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -73,13 +75,12 @@ class Acme:
     async def checkout(self, user: User | None = None, plan: str = "pro") -> CheckoutStart:
         s = self.world.services
         return await bl.start_checkout(
-            s.uow, s.clock, s.ids, POLICY, s.billing, as_(user or self.owner), self.workspace.id,
-            plan=plan,
-        )  # fmt: skip
+            ctx_of(s, as_(user or self.owner), POLICY), self.workspace.id, plan=plan
+        )
 
     async def deliver(self, events: list[BillingEvent]) -> list[LedgerOutcome | None]:
         s = self.world.services
-        return [await bl.receive_event(s.uow, s.clock, s.ids, POLICY, s.billing, e) for e in events]
+        return [await bl.receive_event(ctx_of(s, None, POLICY), e) for e in events]
 
     async def pay(self) -> str:
         """Upgrade to pro through checkout; return the subscription id."""
@@ -97,18 +98,16 @@ class Acme:
     async def view(self) -> BillingView:
         s = self.world.services
         return await self.world.run(
-            lambda uow: bl.billing_status(uow, s.clock, POLICY, as_(self.member), self.workspace.id)
+            lambda uow: bl.billing_status(
+                tx_of(s, uow, as_(self.member), POLICY), self.workspace.id
+            )
         )
 
     async def invite(self, email: str) -> inv.Issued:
         s = self.world.services
         return await self.world.run(
             lambda uow: inv.create_invite(
-                uow,
-                s.clock,
-                s.ids,
-                INVITES,
-                as_(self.owner),
+                tx_of(s, uow, as_(self.owner), INVITES, POLICY),
                 self.workspace.id,
                 email=email,
                 role=Role.MEMBER,
@@ -219,7 +218,7 @@ class TestSeats:
         with pytest.raises(SeatLimit):
             await world.run(
                 lambda uow: inv.accept_invite(
-                    uow, s.clock, s.ids, INVITES, as_(one), one, first.token
+                    tx_of(s, uow, as_(one), INVITES, POLICY), one, first.token
                 )
             )
         assert await world.role_of(ws, one) is None
@@ -248,9 +247,7 @@ class TestCheckout:
         with pytest.raises(PermissionDenied):
             await acme.checkout(user)
         with pytest.raises(PermissionDenied):
-            await bl.open_portal(
-                s.uow, s.clock, s.ids, POLICY, s.billing, as_(user), acme.workspace.id
-            )
+            await bl.open_portal(ctx_of(s, as_(user), POLICY), acme.workspace.id)
         assert [] == acme.gateway.calls
 
     async def test_an_outsider_gets_not_found(self, acme: Acme) -> None:
@@ -467,7 +464,7 @@ class TestEvents:
         created = event(1, SubscriptionStatus.ACTIVE, kind="created")
 
         outcome = await asyncio.wait_for(
-            bl.receive_event(s.uow, s.clock, s.ids, policy, s.billing, created), timeout=5
+            bl.receive_event(ctx_of(s, None, policy), created), timeout=5
         )
 
         assert LedgerOutcome.APPLIED == outcome
@@ -504,7 +501,7 @@ class TestEvents:
         def failing_uow() -> Any:
             uow = real_uow()
             calls["n"] += 1
-            if calls["n"] == 2:  # the applying transaction, after the duplicate check
+            if calls["n"] == 1:  # the applying transaction (the duplicate check only reads)
 
                 async def commit() -> None:
                     raise Broken
@@ -512,8 +509,9 @@ class TestEvents:
                 uow.commit = commit  # type: ignore[method-assign]
             return uow
 
+        deps = attrs.evolve(deps_of(s, POLICY), writer=failing_uow)
         with pytest.raises(Broken):
-            await bl.receive_event(failing_uow, s.clock, s.ids, POLICY, s.billing, created)
+            await bl.receive_event(deps.ctx(Actor.system()), created)
         assert await acme.world.run(lambda uow: uow.billing_ledger.get(created.id)) is None
 
         outcomes = await apply(acme, created, created)
@@ -597,12 +595,8 @@ class TestSync:
         await acme.world.run(tamper)
         s = acme.world.services
 
-        result = await bl.sync_subscription(
-            s.uow, s.clock, s.ids, s.billing, Actor.system(), acme.workspace.id
-        )
-        again = await bl.sync_subscription(
-            s.uow, s.clock, s.ids, s.billing, Actor.system(), acme.workspace.id
-        )
+        result = await bl.sync_subscription(ctx_of(s, Actor.system()), acme.workspace.id)
+        again = await bl.sync_subscription(ctx_of(s, Actor.system()), acme.workspace.id)
 
         assert {"status": ["canceled", "active"], "price_id": ["price_gone", "price_pro"]} == dict(
             result.changes
@@ -620,9 +614,7 @@ class TestSync:
         await apply(acme, event(1, SubscriptionStatus.ACTIVE, kind="created"))
         s = acme.world.services
 
-        result = await bl.sync_subscription(
-            s.uow, s.clock, s.ids, s.billing, Actor.system(), acme.workspace.id
-        )
+        result = await bl.sync_subscription(ctx_of(s, Actor.system()), acme.workspace.id)
 
         assert result.missing
         sub = await acme.subscription()
@@ -636,8 +628,8 @@ class TestReplay:
         acme.gateway.complete_checkout(start.url.rsplit("/", 1)[1])  # no webhook arrived
         s = acme.world.services
 
-        first = await bl.replay_events(s.uow, s.clock, s.ids, POLICY, s.billing, since=T0)
-        second = await bl.replay_events(s.uow, s.clock, s.ids, POLICY, s.billing, since=T0)
+        first = await bl.replay_events(ctx_of(s, None, POLICY), since=T0)
+        second = await bl.replay_events(ctx_of(s, None, POLICY), since=T0)
 
         assert {LedgerOutcome.APPLIED} == {r.outcome for r in first}
         assert {None} == {r.outcome for r in second}
@@ -647,7 +639,7 @@ class TestReplay:
         s = acme.world.services
 
         with pytest.raises(NotFound):
-            await bl.replay_events(s.uow, s.clock, s.ids, POLICY, s.billing, event_id="evt_nope")
+            await bl.replay_events(ctx_of(s, None, POLICY), event_id="evt_nope")
 
 
 class TestPauseAndDelete:
@@ -655,11 +647,9 @@ class TestPauseAndDelete:
         await acme.pay()
         s = acme.world.services
 
-        paused = await bl.set_collection(
-            s.uow, s.clock, s.ids, s.billing, as_(acme.owner), acme.workspace.id, paused=True
-        )
+        paused = await bl.set_collection(ctx_of(s, as_(acme.owner)), acme.workspace.id, paused=True)
         resumed = await bl.set_collection(
-            s.uow, s.clock, s.ids, s.billing, as_(acme.owner), acme.workspace.id, paused=False
+            ctx_of(s, as_(acme.owner)), acme.workspace.id, paused=False
         )
 
         assert (True, False) == (paused.collection_paused, resumed.collection_paused)
@@ -671,17 +661,13 @@ class TestPauseAndDelete:
         s = acme.world.services
 
         with pytest.raises(PermissionDenied):
-            await bl.set_collection(
-                s.uow, s.clock, s.ids, s.billing, as_(acme.admin), acme.workspace.id, paused=True
-            )
+            await bl.set_collection(ctx_of(s, as_(acme.admin)), acme.workspace.id, paused=True)
 
     async def test_deleting_cancels_the_subscription_first(self, acme: Acme) -> None:
         sub_id = await acme.pay()
         s = acme.world.services
 
-        await bl.delete_workspace(
-            s.uow, s.clock, s.ids, s.billing, as_(acme.owner), acme.workspace.id
-        )
+        await bl.delete_workspace(ctx_of(s, as_(acme.owner)), acme.workspace.id)
 
         assert "canceled" == acme.gateway.subscriptions[sub_id]["status"]
         assert await acme.world.run(lambda uow: uow.workspaces.get(acme.workspace.id)) is None
@@ -694,9 +680,7 @@ class TestPauseAndDelete:
         s = acme.world.services
 
         with pytest.raises(BillingUnavailable):
-            await bl.delete_workspace(
-                s.uow, s.clock, s.ids, s.billing, as_(acme.owner), acme.workspace.id
-            )
+            await bl.delete_workspace(ctx_of(s, as_(acme.owner)), acme.workspace.id)
 
         assert await acme.world.run(lambda uow: uow.workspaces.get(acme.workspace.id))
 
@@ -706,8 +690,10 @@ class TestSeedAndParsing:
         offline, online = World.in_memory(), World.in_memory()
         s1, s2 = offline.services, online.services
 
-        seeded = await offline.run(lambda uow: seed_demo_data(uow, s1.clock))
-        skipped = await online.run(lambda uow: seed_demo_data(uow, s2.clock, offline_billing=False))
+        seeded = await offline.run(lambda uow: seed_demo_data(tx_of(s1, uow)))
+        skipped = await online.run(
+            lambda uow: seed_demo_data(tx_of(s2, uow), offline_billing=False)
+        )
 
         assert (2, 0) == (seeded.subscriptions, skipped.subscriptions)
         assert [] == list(await online.run(lambda uow: uow.subscriptions.list()))

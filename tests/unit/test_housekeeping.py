@@ -7,7 +7,7 @@ from datetime import timedelta
 from adapters.clock import FrozenClock
 from saascore.housekeeping import PruneReport, prune
 from saascore.models import EmailMessage, LoginLink
-from saascore.outbox import enqueue
+from tests.support.context import tx_of
 from tests.support.world import World
 
 
@@ -35,15 +35,15 @@ async def test_prune_uses_a_day_for_links_and_a_month_for_delivered_email() -> N
 
     await add_link(1)
     queued = await world.run(
-        lambda uow: enqueue(uow, s.clock, s.ids, EmailMessage("a@example.com", "Hi", "text"))
+        lambda uow: tx_of(s, uow).enqueue(EmailMessage("a@example.com", "Hi", "text"))
     )
     await world.run(lambda uow: uow.outbox.mark_sent(queued.id, clock.now()))
     clock.advance(hours=2)
     await add_link(2)
     clock.advance(hours=23)
 
-    first = await world.run(lambda uow: prune(uow, s.clock, session_idle_ttl=timedelta(days=7)))
+    first = await world.run(lambda uow: prune(tx_of(s, uow), session_idle_ttl=timedelta(days=7)))
     clock.advance(days=30)
-    second = await world.run(lambda uow: prune(uow, s.clock, session_idle_ttl=timedelta(days=7)))
+    second = await world.run(lambda uow: prune(tx_of(s, uow), session_idle_ttl=timedelta(days=7)))
 
     assert (PruneReport(1, 0, 0), PruneReport(1, 0, 1)) == (first, second)

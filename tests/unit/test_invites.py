@@ -21,10 +21,12 @@ from saascore.errors import (
     TokenInvalid,
 )
 from saascore.models import Actor, InviteStatus, Role, User, Workspace
+from saascore.policies import InvitePolicy
 from saascore.users import disable_user, enable_user
+from tests.support.context import tx_of
 from tests.support.world import World, as_
 
-POLICY = inv.InvitePolicy(base_url="https://app.example.com")
+POLICY = InvitePolicy(base_url="https://app.example.com")
 
 
 class Acme:
@@ -63,7 +65,7 @@ async def invite(
     s = world.services
     return await world.run(
         lambda uow: inv.create_invite(
-            uow, s.clock, s.ids, POLICY, as_(by), workspace.id, email=email, role=role
+            tx_of(s, uow, as_(by), POLICY), workspace.id, email=email, role=role
         )
     )
 
@@ -71,7 +73,7 @@ async def invite(
 async def accept(world: World, user: User, token: str) -> object:
     s = world.services
     return await world.run(
-        lambda uow: inv.accept_invite(uow, s.clock, s.ids, s.invite_policy, as_(user), user, token)
+        lambda uow: inv.accept_invite(tx_of(s, uow, as_(user), s.invite_policy), user, token)
     )
 
 
@@ -118,11 +120,11 @@ class TestCreate:
 
         s = world.services
         with pytest.raises(InviteGone):
-            await world.run(lambda uow: inv.view_invite(uow, s.clock, old.token))
+            await world.run(lambda uow: inv.view_invite(tx_of(s, uow), old.token))
         assert (
             "Acme Inc"
             == (
-                await world.run(lambda uow: inv.view_invite(uow, s.clock, new.token))
+                await world.run(lambda uow: inv.view_invite(tx_of(s, uow), new.token))
             ).workspace.name
         )
 
@@ -170,18 +172,16 @@ class TestAccept:
         revoked = await invite(world, acme.owner, acme.workspace, "new@example.com")
         await world.run(
             lambda uow: inv.revoke_invite(
-                uow, s.clock, s.ids, as_(acme.owner), acme.workspace.id, revoked.invite.id
+                tx_of(s, uow, as_(acme.owner)), acme.workspace.id, revoked.invite.id
             )
         )
         replaced = await invite(world, acme.owner, acme.workspace, "new@example.com")
         resent = await world.run(
             lambda uow: inv.resend_invite(
-                uow, s.clock, s.ids, POLICY, as_(acme.admin), acme.workspace.id, replaced.invite.id
+                tx_of(s, uow, as_(acme.admin), POLICY), acme.workspace.id, replaced.invite.id
             )
         )
-        await world.run(
-            lambda uow: inv.decline_invite(uow, s.clock, s.ids, Actor.system(), resent.token)
-        )
+        await world.run(lambda uow: inv.decline_invite(tx_of(s, uow, Actor.system()), resent.token))
 
         for issued in (expired, revoked, replaced, resent):
             with pytest.raises(InviteGone):
@@ -196,7 +196,7 @@ class TestAccept:
         clock_of(world).advance(days=6)
         resent = await world.run(
             lambda uow: inv.resend_invite(
-                uow, s.clock, s.ids, POLICY, as_(acme.owner), acme.workspace.id, first.invite.id
+                tx_of(s, uow, as_(acme.owner), POLICY), acme.workspace.id, first.invite.id
             )
         )
         clock_of(world).advance(days=6)
@@ -215,7 +215,7 @@ class TestAccept:
         with pytest.raises(PermissionDenied):
             await world.run(
                 lambda uow: inv.revoke_invite(
-                    uow, s.clock, s.ids, as_(acme.admin), acme.workspace.id, issued.invite.id
+                    tx_of(s, uow, as_(acme.admin)), acme.workspace.id, issued.invite.id
                 )
             )
 
@@ -226,7 +226,7 @@ class TestAccept:
         await invite(world, acme.owner, acme.workspace, "new@example.com")
 
         [view] = await world.run(
-            lambda uow: inv.list_invites(uow, as_(acme.admin), acme.workspace.id)
+            lambda uow: inv.list_invites(tx_of(None, uow, as_(acme.admin)), acme.workspace.id)
         )
         assert ("new@example.com", "Olive Owner", InviteStatus.PENDING) == (
             view.invite.email,
@@ -234,7 +234,9 @@ class TestAccept:
             view.invite.status,
         )
         with pytest.raises(PermissionDenied):
-            await world.run(lambda uow: inv.list_invites(uow, as_(acme.member), acme.workspace.id))
+            await world.run(
+                lambda uow: inv.list_invites(tx_of(None, uow, as_(acme.member)), acme.workspace.id)
+            )
 
 
 class TestDisabledUsers:
@@ -245,7 +247,7 @@ class TestDisabledUsers:
         fran = await world.user("fran@example.com")
         await world.run(
             lambda uow: auth.request_login_link(
-                uow, s.clock, s.ids, policy, Actor(None), email=fran.email
+                tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
         text = (await world.run(lambda uow: uow.outbox.list()))[0].message.text
@@ -253,24 +255,26 @@ class TestDisabledUsers:
         assert match is not None
         signed_in = await world.run(
             lambda uow: auth.confirm_login_link(
-                uow, s.clock, s.ids, policy, Actor(None), token=match.group(1)
+                tx_of(s, uow, Actor(None), policy), token=match.group(1)
             )
         )
 
-        await world.run(lambda uow: disable_user(uow, s.clock, s.ids, Actor.system(), fran.id))
+        await world.run(lambda uow: disable_user(tx_of(s, uow, Actor.system()), fran.id))
 
         with pytest.raises(NotAuthenticated):
-            await world.run(lambda uow: auth.authenticate(uow, s.clock, policy, signed_in.token))
+            await world.run(
+                lambda uow: auth.authenticate(tx_of(s, uow, None, policy), signed_in.token)
+            )
         clock_of(world).advance(seconds=1)  # so the newest email is this one
         await world.run(
             lambda uow: auth.request_login_link(
-                uow, s.clock, s.ids, policy, Actor(None), email=fran.email
+                tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
         newest = (await world.run(lambda uow: uow.outbox.list()))[0].message
         assert "disabled" in newest.text
         assert "token=" not in newest.text
-        await world.run(lambda uow: enable_user(uow, s.clock, s.ids, Actor.system(), fran.id))
+        await world.run(lambda uow: enable_user(tx_of(s, uow, Actor.system()), fran.id))
         assert ["user.created", "auth.login", "user.disabled", "user.enabled"] == [
             e.action for e in await world.audit()
         ]
@@ -282,18 +286,18 @@ class TestDisabledUsers:
         fran = await world.user("fran@example.com")
         await world.run(
             lambda uow: auth.request_login_link(
-                uow, s.clock, s.ids, policy, Actor(None), email=fran.email
+                tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
         text = (await world.run(lambda uow: uow.outbox.list()))[0].message.text
         match = re.search(r"token=([\w-]+)", text)
         assert match is not None
-        await world.run(lambda uow: disable_user(uow, s.clock, s.ids, Actor.system(), fran.id))
+        await world.run(lambda uow: disable_user(tx_of(s, uow, Actor.system()), fran.id))
 
         with pytest.raises(TokenInvalid):
             await world.run(
                 lambda uow: auth.confirm_login_link(
-                    uow, s.clock, s.ids, policy, Actor(None), token=match.group(1)
+                    tx_of(s, uow, Actor(None), policy), token=match.group(1)
                 )
             )
 
@@ -303,8 +307,8 @@ class TestSeed:
         """Two runs add the data once, with pending invites and an unbroken history."""
         s = world.services
 
-        first = await world.run(lambda uow: seed_demo_data(uow, s.clock))
-        second = await world.run(lambda uow: seed_demo_data(uow, s.clock))
+        first = await world.run(lambda uow: seed_demo_data(tx_of(s, uow)))
+        second = await world.run(lambda uow: seed_demo_data(tx_of(s, uow)))
 
         assert (4, 3, 4, 2, 2) == (
             first.users,

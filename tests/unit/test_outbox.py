@@ -9,7 +9,9 @@ import pytest
 from adapters.clock import FrozenClock
 from adapters.memory.email import InMemoryEmailSender
 from saascore.models import EmailMessage, OutboxStatus
-from saascore.outbox import DeliveryPolicy, DeliveryReport, deliver_due, enqueue, flush
+from saascore.outbox import DeliveryReport, deliver_due, flush
+from saascore.policies import DeliveryPolicy
+from tests.support.context import deps_of, tx_of
 from tests.support.world import World
 
 POLICY = DeliveryPolicy(max_attempts=3, first_retry=timedelta(seconds=30), batch=10)
@@ -30,12 +32,12 @@ async def queue(world: World, n: int = 1) -> None:
     s = world.services
     for i in range(n):
         message = EmailMessage(to=f"to{i}@example.com", subject="Hi", text="text")
-        await world.run(lambda uow, m=message: enqueue(uow, s.clock, s.ids, m))
+        await world.run(lambda uow, m=message: tx_of(s, uow).enqueue(m))
 
 
 async def deliver(world: World, policy: DeliveryPolicy = POLICY) -> DeliveryReport:
     s = world.services
-    return await deliver_due(s.uow, s.email, s.clock, policy)
+    return await deliver_due(deps_of(s, policy))
 
 
 def advance(world: World, **delta: float) -> None:
@@ -57,7 +59,7 @@ class TestDelivery:
         """An enqueue in a unit of work that rolls back leaves nothing to send."""
         s = world.services
         async with s.uow() as uow:
-            await enqueue(uow, s.clock, s.ids, EmailMessage("a@example.com", "Hi", "text"))
+            await tx_of(s, uow).enqueue(EmailMessage("a@example.com", "Hi", "text"))
 
         assert DeliveryReport() == await deliver(world)
         assert [] == sender(world).sent
@@ -116,7 +118,7 @@ class TestDelivery:
         """flush keeps going until nothing is due."""
         await queue(world, 25)
 
-        report = await flush(world.services.uow, world.services.email, world.services.clock, POLICY)
+        report = await flush(deps_of(world.services, POLICY))
 
         assert DeliveryReport(sent=25) == report
         assert 25 == len({m.to for m in sender(world).sent})

@@ -7,10 +7,12 @@ from litestar.testing import AsyncTestClient
 from adapters.clock import SequentialIds
 from entrypoints.bootstrap import memory_services
 from entrypoints.web import create_app
-from saascore.invites import InvitePolicy, create_invite
+from saascore.invites import create_invite
 from saascore.models import Actor, Role
+from saascore.policies import InvitePolicy
 from saascore.users import register_user
 from saascore.workspaces import create_workspace
+from tests.support.context import tx_of
 
 EVIL = '<script>alert("x")</script>'
 
@@ -21,15 +23,11 @@ async def test_the_invite_page_escapes_names_and_is_private() -> None:
     s = services
     async with s.uow() as uow:
         inviter = await register_user(
-            uow, s.clock, s.ids, Actor.system(), email="owner@example.com", name=EVIL
+            tx_of(s, uow, Actor.system()), email="owner@example.com", name=EVIL
         )
-        workspace = await create_workspace(uow, s.clock, s.ids, Actor(inviter.id), name=EVIL)
+        workspace = await create_workspace(tx_of(s, uow, Actor(inviter.id)), name=EVIL)
         issued = await create_invite(
-            uow,
-            s.clock,
-            s.ids,
-            InvitePolicy("http://127.0.0.1:8000"),
-            Actor(inviter.id),
+            tx_of(s, uow, Actor(inviter.id), InvitePolicy("http://127.0.0.1:8000")),
             workspace.id,
             email="new@example.com",
             role=Role.MEMBER,

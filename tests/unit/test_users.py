@@ -6,6 +6,7 @@ import pytest
 
 from saascore.errors import Conflict, InvalidInput, NotFound
 from saascore.users import find_user, normalise_email
+from tests.support.context import tx_of
 from tests.support.world import World
 
 
@@ -63,6 +64,6 @@ class TestRegisterUser:
         world = World.in_memory()
         user = await world.user("fran@example.com")
 
-        assert user == await world.run(lambda uow: find_user(uow, " Fran@EXAMPLE.com"))
+        assert user == await world.run(lambda uow: find_user(tx_of(None, uow), " Fran@EXAMPLE.com"))
         with pytest.raises(NotFound):
-            await world.run(lambda uow: find_user(uow, "nobody@example.com"))
+            await world.run(lambda uow: find_user(tx_of(None, uow), "nobody@example.com"))

@@ -17,8 +17,8 @@ from adapters.clock import FrozenClock, SequentialIds
 from entrypoints.bootstrap import Services, memory_services
 from entrypoints.web import create_app
 from saascore import errors
+from saascore.context import Tx
 from saascore.models import Actor
-from saascore.ports import UnitOfWork
 from saascore.users import register_user
 
 ERRORS: list[tuple[errors.SaasCoreError, int, str]] = [
@@ -57,11 +57,10 @@ class NewUser:
 @post("/test/users")
 async def make_user(
     data: JSONBody[NewUser],
-    uow: NamedDependency[UnitOfWork],
-    services: NamedDependency[Services],
+    request_tx: NamedDependency[Tx],
 ) -> dict[str, str]:
     user = await register_user(
-        uow, services.clock, services.ids, Actor.system(), email=data.email, name=data.name
+        request_tx.as_actor(Actor.system()), email=data.email, name=data.name
     )
     if data.name == "fail after writing":
         raise errors.Conflict("the handler failed after its writes")

@@ -11,6 +11,7 @@ from saascore import workspaces as ws
 from saascore.errors import Conflict, InvalidInput, LastOwner, NotFound, PermissionDenied
 from saascore.models import Actor, AuditQuery, Role, User, Workspace
 from saascore.ports import UnitOfWork
+from tests.support.context import ctx_of, tx_of
 from tests.support.world import World, as_
 
 
@@ -47,11 +48,14 @@ async def team(world: World) -> Team:
 def call(
     world: World, use_case: Callable[..., Awaitable[Any]], actor: Actor, *args: Any, **kwargs: Any
 ) -> Awaitable[Any]:
-    """Run a use case that takes (uow, clock, ids, actor, ...) in a committed unit of work."""
+    """Run a use case as ``actor``: one taking a ``Tx`` in a committed unit of work, one
+    taking a ``Ctx`` (it opens its own transactions) as it is."""
     s = world.services
+    if use_case is ws.delete_workspace:
+        return use_case(ctx_of(s, actor), *args, **kwargs)
 
     async def work(uow: UnitOfWork) -> Any:
-        return await use_case(uow, s.clock, s.ids, actor, *args, **kwargs)
+        return await use_case(tx_of(s, uow, actor), *args, **kwargs)
 
     return world.run(work)
 
@@ -64,7 +68,7 @@ class TestCreateWorkspace:
         acme = await world.workspace(fran, "Acme Inc")
 
         assert await world.role_of(acme, fran) == Role.OWNER
-        summaries = await world.run(lambda uow: ws.list_workspaces(uow, fran.id))
+        summaries = await world.run(lambda uow: ws.list_workspaces(tx_of(None, uow), fran.id))
         assert [(acme.id, Role.OWNER)] == [(s.workspace.id, s.role) for s in summaries]
 
     async def test_slug_is_derived_from_the_name_and_unique(self, world: World) -> None:
@@ -153,8 +157,12 @@ class TestVisibility:
 
     async def test_reads_need_membership(self, world: World, team: Team) -> None:
         """Members read the workspace and its members; outsiders get NotFound."""
-        summary = await world.run(lambda uow: ws.get_workspace(uow, as_(team.member), team.acme.id))
-        members = await world.run(lambda uow: ws.list_members(uow, as_(team.member), team.acme.id))
+        summary = await world.run(
+            lambda uow: ws.get_workspace(tx_of(None, uow, as_(team.member)), team.acme.id)
+        )
+        members = await world.run(
+            lambda uow: ws.list_members(tx_of(None, uow, as_(team.member)), team.acme.id)
+        )
 
         assert summary.role == Role.MEMBER
         assert [m.user.email for m in members] == [
@@ -163,7 +171,9 @@ class TestVisibility:
             "owner@example.com",
         ]
         with pytest.raises(NotFound):
-            await world.run(lambda uow: ws.list_members(uow, as_(team.outsider), team.acme.id))
+            await world.run(
+                lambda uow: ws.list_members(tx_of(None, uow, as_(team.outsider)), team.acme.id)
+            )
 
 
 class TestRename:
@@ -461,7 +471,10 @@ class TestDelete:
         """Deleting removes the workspace and memberships; its history remains."""
         await call(world, ws.delete_workspace, as_(team.owner), team.acme.id)
 
-        assert list(await world.run(lambda uow: ws.list_workspaces(uow, team.member.id))) == []
+        assert (
+            list(await world.run(lambda uow: ws.list_workspaces(tx_of(None, uow), team.member.id)))
+            == []
+        )
         assert await world.run(lambda uow: uow.workspaces.get(team.acme.id)) is None
         assert (await world.audit(team.acme))[-1].action == "workspace.deleted"
 
@@ -478,10 +491,16 @@ class TestReadAuditLog:
         """The audit log is for admins and owners; outsiders get NotFound."""
         query = AuditQuery(team.acme.id, limit=100)
 
-        events = await world.run(lambda uow: ws.read_audit_log(uow, as_(team.admin), query))
+        events = await world.run(
+            lambda uow: ws.read_audit_log(tx_of(None, uow, as_(team.admin)), query)
+        )
         with pytest.raises(PermissionDenied):
-            await world.run(lambda uow: ws.read_audit_log(uow, as_(team.member), query))
+            await world.run(
+                lambda uow: ws.read_audit_log(tx_of(None, uow, as_(team.member)), query)
+            )
         with pytest.raises(NotFound):
-            await world.run(lambda uow: ws.read_audit_log(uow, as_(team.outsider), query))
+            await world.run(
+                lambda uow: ws.read_audit_log(tx_of(None, uow, as_(team.outsider)), query)
+            )
 
         assert ["member.added", "member.added", "workspace.created"] == [e.action for e in events]

@@ -36,7 +36,7 @@ from entrypoints.web.billing_pages import (
     adopt_stored_subscriptions,
 )
 from entrypoints.web.body import BufferedBodyMiddleware
-from entrypoints.web.deps import provide_request_tx, provide_services
+from entrypoints.web.deps import provide_request_tx, provide_services, provide_uow
 from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
 from entrypoints.web.health import healthz, readyz
 from entrypoints.web.home_pages import HOME_PAGES
@@ -113,6 +113,7 @@ def create_app(
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "request_tx": Provide(provide_request_tx),
+            "uow": Provide(provide_uow),
             "auth": Provide(provide_auth),
             "tx": Provide(provide_tx),
             "ctx": Provide(provide_ctx),

@@ -6,6 +6,8 @@
   raises (Litestar throws the handler's exception into the generator). The body was read
   before it began (``entrypoints.web.body``), so it never waits on the client.
 - ``tx`` (in ``entrypoints.web.auth``): the same transaction, acting as the signed-in user.
+- ``uow``: the request transaction's unit of work, for route handlers an app adds
+  (``create_app(extra_route_handlers=...)``) that read or write repositories directly.
 - ``ctx``: the signed-in user with no transaction held, for routes that call the billing
   provider; its use cases open short transactions of their own.
 """
@@ -17,12 +19,14 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.clientip import client_ip
 from entrypoints.web.requestid import request_id_of
 from saascore.context import Tx
 from saascore.models import Actor
+from saascore.ports import UnitOfWork
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -53,3 +57,7 @@ async def provide_request_tx(
         if write:
             await uow.commit()
     await tx.committed()
+
+
+async def provide_uow(request_tx: NamedDependency[Tx]) -> UnitOfWork:
+    return request_tx.uow
