@@ -26,9 +26,10 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """Install the project (editable) and the named dependency groups."""
+    """Install the project (editable, with the Postgres and Redis drivers) and the named
+    dependency groups."""
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
-    session.install("-e", ".", *requirements)
+    session.install("-e", ".[postgres,redis]", *requirements)
 
 
 @nox.session

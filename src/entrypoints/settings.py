@@ -3,6 +3,7 @@ function. A bad value stops start-up with a line that names the variable."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -15,7 +16,7 @@ from attrs import field, fields, frozen
 from cattrs.errors import CattrsError
 from dotenv import dotenv_values
 
-from adapters.ratelimit import SUPPORTED_SCHEMES
+from adapters.ratelimit import SUPPORTED_SCHEMES, redis_available
 from adapters.sql.engine import normalise_database_url
 from saascore.models import Plan
 
@@ -134,7 +135,10 @@ def variable(name: str) -> str:
 def _database_url(value: str, _: Mapping[str, Any]) -> str:
     if value == MEMORY_DATABASE_URL:
         return value
-    return normalise_database_url(value)
+    url = normalise_database_url(value)
+    if url.startswith("postgresql") and importlib.util.find_spec("asyncpg") is None:
+        raise ValueError("Postgres needs its driver: pip install 'saascore[postgres]'")
+    return url
 
 
 def _secret_key(value: str, values: Mapping[str, Any]) -> str:
@@ -247,6 +251,8 @@ def _rate_limit_storage(value: str, _: Mapping[str, Any]) -> str:
     scheme = value.removeprefix("async+").split("://", 1)[0]
     if "://" not in value or scheme not in SUPPORTED_SCHEMES:
         raise ValueError("must be memory:// or redis://host:6379/0 (rediss:// for TLS)")
+    if scheme != "memory" and not redis_available():
+        raise ValueError("needs the Redis driver: pip install 'saascore[redis]'")
     return value
 
 

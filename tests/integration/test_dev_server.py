@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,9 +38,12 @@ def wait_until_up(base: str, process: subprocess.Popen[str], timeout: float = 30
 
 
 @pytest.fixture
-def dev_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+def dev_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ENVIRONMENT")}
+    env.update(getattr(request, "param", {}))
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "dev", "--port", str(port)],
         cwd=tmp_path,
@@ -86,6 +90,26 @@ class TestDevServer:
         assert ["Acme Inc", "Demo Studio", "Initech"] == [
             line.split("  ")[0] for line in listed.stdout.splitlines()[1:]
         ]
+
+    @pytest.mark.parametrize("dev_server", [{"DATABASE_URL": "memory://"}], indirect=True)
+    def test_dev_on_memory_serves_the_demo_data_it_loaded(
+        self, dev_server: tuple[str, subprocess.Popen[str], Path]
+    ) -> None:
+        """With DATABASE_URL=memory:// the demo data is loaded into the database the server
+        uses (not into one thrown away before it starts): the founder signs in and sees
+        the demo workspaces."""
+        base, _, folder = dev_server
+        with httpx.Client(base_url=base, timeout=10) as client:
+            asked = client.post("/api/auth/login-link", json={"email": "founder@example.com"})
+            mailbox = client.get("/dev/mailbox")
+            [token] = re.findall(r"/auth/confirm\?token=([\w-]+)", mailbox.text)[:1]
+            confirmed = client.post("/api/auth/confirm", json={"token": token})
+            mine = client.get("/api/workspaces")
+
+        assert 202 == asked.status_code
+        assert (200, False) == (confirmed.status_code, confirmed.json()["new_user"])
+        assert {"Acme Inc", "Demo Studio", "Initech"} <= {w["name"] for w in mine.json()}
+        assert not (folder / "saascore.db").exists()
 
     def test_dev_stops_cleanly_on_interrupt(
         self, dev_server: tuple[str, subprocess.Popen[str], Path]

@@ -17,7 +17,7 @@ from adapters.billing.events import parse_event
 from adapters.clock import FrozenClock, SequentialIds
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import memory_services
-from entrypoints.seed import seed_demo_data
+from entrypoints.cli.seed import seed_demo_data
 from saascore import billing as bl
 from saascore import invites as inv
 from saascore.audit import verify_chain

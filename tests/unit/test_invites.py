@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.clock import FrozenClock
-from entrypoints.seed import seed_demo_data
+from entrypoints.cli.seed import seed_demo_data
 from saascore import auth
 from saascore import invites as inv
 from saascore.audit import verify_chain

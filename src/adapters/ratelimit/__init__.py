@@ -1,5 +1,5 @@
 """Rate limiting on the ``limits`` library (the in-memory fake is ``adapters.memory.ratelimit``)."""
 
-from adapters.ratelimit.limits import SUPPORTED_SCHEMES, LimitsRateLimiter
+from adapters.ratelimit.limits import SUPPORTED_SCHEMES, LimitsRateLimiter, redis_available
 
-__all__ = ["SUPPORTED_SCHEMES", "LimitsRateLimiter"]
+__all__ = ["SUPPORTED_SCHEMES", "LimitsRateLimiter", "redis_available"]

@@ -9,6 +9,7 @@ Nothing connects at import or construction time; the first hit opens the Redis c
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from typing import Any
@@ -18,8 +19,6 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError, StorageError
-from redis.asyncio import ConnectionPool
-from redis.exceptions import RedisError
 
 from saascore.errors import ExternalServiceError
 from saascore.models import RateDecision, RateLimit
@@ -29,7 +28,12 @@ NAMESPACE = "saascore"
 
 # Whatever a storage raises when it cannot answer. TimeoutError and ConnectionError are
 # OSErrors; StorageError is what limits wraps driver errors in (wrap_exceptions=True).
-_STORAGE_ERRORS = (StorageError, ConfigurationError, RedisError, OSError)
+_STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, ConfigurationError, OSError)
+REDIS_MISSING = "redis:// rate limits need the Redis driver: pip install 'saascore[redis]'"
+
+
+def redis_available() -> bool:
+    return importlib.util.find_spec("redis") is not None
 
 
 def _scheme_and_rest(storage_url: str) -> tuple[str, str]:
@@ -64,11 +68,18 @@ class LimitsRateLimiter:
 
     def __init__(self, storage_url: str, *, timeout: float = 2.0) -> None:
         scheme, rest = _scheme_and_rest(storage_url)
-        self._pool: ConnectionPool | None = None
+        self._pool: Any = None
+        self._errors = _STORAGE_ERRORS
         storage: Storage
         if scheme == "memory":
             storage = MemoryStorage()
         else:
+            if not redis_available():
+                raise ValueError(REDIS_MISSING)
+            from redis.asyncio import ConnectionPool  # noqa: PLC0415 - an optional extra
+            from redis.exceptions import RedisError  # noqa: PLC0415
+
+            self._errors = (*_STORAGE_ERRORS, RedisError)
             # Our own redis-py pool (not coredis, limits' default client) so we can set
             # timeouts and close it in aclose().
             self._pool = ConnectionPool.from_url(
@@ -94,7 +105,7 @@ class LimitsRateLimiter:
         try:
             allowed = await self._limiter.hit(item, *identifiers)
             stats = await self._limiter.get_window_stats(item, *identifiers)
-        except _STORAGE_ERRORS as exc:
+        except self._errors as exc:
             raise ExternalServiceError("rate limit storage unavailable") from exc
         remaining = max(0, stats.remaining)
         if allowed:
@@ -108,14 +119,14 @@ class LimitsRateLimiter:
         """Forget every hit of ``key`` under ``limit`` (operators, tests)."""
         try:
             await self._limiter.clear(_item(limit), *_identifiers(limit, key))
-        except _STORAGE_ERRORS as exc:
+        except self._errors as exc:
             raise ExternalServiceError("rate limit storage unavailable") from exc
 
     async def check(self) -> bool:
         """Say whether the counter storage answers; never raises."""
         try:
             return await self._storage.check()
-        except _STORAGE_ERRORS:
+        except self._errors:
             return False
 
     async def aclose(self) -> None:

@@ -74,6 +74,15 @@ def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
     return turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
+def _is_unmigrated(exc: DBAPIError) -> bool:
+    """A table the code needs is missing: the schema is older than the code."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "42P01" or "no such table" in str(exc.orig)
+
+
+NOT_MIGRATED = "the database is not migrated to this version: run `saascore db upgrade`"
+
+
 def _is_disconnect(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
 
@@ -381,6 +390,8 @@ class SqlUnitOfWork:
         except IntegrityError as exc:
             _raise_conflict(exc)
         except DBAPIError as exc:
+            if _is_unmigrated(exc):
+                raise DatabaseUnavailable(NOT_MIGRATED) from exc
             if _is_disconnect(exc):
                 raise DatabaseUnavailable("the database connection was lost") from exc
             raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from entrypoints.cli.common import print_json, run_async
+from entrypoints.cli.configcheck import check, shown
 from entrypoints.cli.errors import EXIT_CONFIG
-from entrypoints.configcheck import check, shown
 
 
 @click.group()

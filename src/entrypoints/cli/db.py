@@ -14,8 +14,8 @@ from adapters.sql.engine import make_engine
 from entrypoints.bootstrap import Services
 from entrypoints.cli.common import run_async, settings, with_services
 from entrypoints.cli.errors import EXIT_BACKUP_REFUSED, CliError
+from entrypoints.cli.seed import SeedReport, seed_demo_data
 from entrypoints.dispatcher import prune_now
-from entrypoints.seed import SeedReport, seed_demo_data
 from saascore import __version__
 from saascore.errors import InvalidInput, PermissionDenied
 from saascore.models import Actor

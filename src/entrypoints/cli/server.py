@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
 import uvicorn
 from attrs import evolve
 
 from adapters.sql import migrate
-from entrypoints.bootstrap import Services
+from entrypoints.bootstrap import Services, bootstrap
 from entrypoints.cli.common import settings, with_services
 from entrypoints.cli.db import seed_services
 from entrypoints.settings import Settings
@@ -29,9 +31,9 @@ def _listening(current: Settings, host: str | None, port: int | None) -> Setting
     return evolve(current, host=host, port=port, base_url=f"http://{host}:{port}")
 
 
-def _serve(current: Settings) -> None:
+def _serve(current: Settings, services: Services | None = None) -> None:
     uvicorn.run(
-        create_app(current),
+        create_app(services or current),
         host=current.host,
         port=current.port,
         log_config=None,  # structlog owns logging
@@ -62,8 +64,15 @@ def dev(host: str | None, port: int | None) -> None:
     current = _listening(settings(), host, port)
     if current.is_production:
         raise PermissionDenied("`saascore dev` is for development; use `saascore serve`")
-    if not current.uses_memory_database:
-        migrate.upgrade(current.database_url)
+    if current.uses_memory_database:
+        # memory:// lives in this process: seed the very services the server will use.
+        services = bootstrap(current)
+        report = asyncio.run(seed_services(services))
+        click.echo(f"loaded demo data: {report.users} users, {report.workspaces} workspaces")
+        click.echo(f"saascore is running at {current.base_url} (demo user: founder@example.com)")
+        _serve(current, services)
+        return
+    migrate.upgrade(current.database_url)
     if with_services(_empty):
         report = with_services(seed_services)
         click.echo(f"loaded demo data: {report.users} users, {report.workspaces} workspaces")

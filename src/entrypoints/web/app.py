@@ -27,6 +27,7 @@ from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
 from entrypoints.web.account_pages import ACCOUNT_PAGES
+from entrypoints.web.admin_pages import ADMIN_PAGES
 from entrypoints.web.api import CONTROLLERS
 from entrypoints.web.api.billing import plans, webhook
 from entrypoints.web.auth import before_request, provide_auth, provide_ctx, provide_tx
@@ -51,7 +52,6 @@ from entrypoints.web.pages import confirm_page, confirm_submit
 from entrypoints.web.problems import EXCEPTION_HANDLERS
 from entrypoints.web.ratelimits import GeneralRateLimitMiddleware
 from entrypoints.web.requestid import RequestContextMiddleware, stamp_response
-from entrypoints.web.team_pages import TEAM_PAGES
 from entrypoints.web.workspace_pages import WORKSPACE_PAGES
 from saascore import __version__
 
@@ -82,7 +82,7 @@ def create_app(
     async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
         services = given or bootstrap(settings)
         app.state.services = services
-        if given is None and settings.billing_backend == "stub":
+        if settings.billing_backend == "stub":
             await adopt_stored_subscriptions(services)
         dispatcher = asyncio.create_task(run_dispatcher(services)) if dispatch_outbox else None
         try:
@@ -153,7 +153,7 @@ def pages_router(settings: Settings) -> Router:
             confirm_page,
             confirm_submit,
             *WORKSPACE_PAGES,
-            *TEAM_PAGES,
+            *ADMIN_PAGES,
             *ACCOUNT_PAGES,
             invite_page,
             accept_submit,

@@ -16,7 +16,6 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import STUB_BILLING_PATH, Services
@@ -126,7 +125,7 @@ async def adopt_stored_subscriptions(services: Services) -> None:
     try:
         async with services.reader() as uow:
             records = await uow.subscriptions.list()
-    except (ExternalServiceError, SQLAlchemyError) as exc:  # not migrated yet, or down
+    except ExternalServiceError as exc:  # not migrated yet, or down
         log.warning("billing stub starts empty", reason=str(exc))
         return
     for record in records:

@@ -168,4 +168,4 @@ async def audit_page(
     return render(request, "audit.html", context, auth=auth)
 
 
-TEAM_PAGES = [invites_page, invite_submit, resend_submit, revoke_submit, audit_page]
+ADMIN_PAGES = [invites_page, invite_submit, resend_submit, revoke_submit, audit_page]
