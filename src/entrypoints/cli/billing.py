@@ -184,11 +184,7 @@ def billing_replay(event_id: str | None, since: str) -> None:
 
     async def work(services: Services) -> list[bl.Replayed]:
         start = None if event_id else parse_since(since, services.clock.now())
-        return await bl.replay_events(
-            services.deps.ctx(OPERATOR),
-            since=start,
-            event_id=event_id,
-        )
+        return await bl.replay_events(services.deps.ctx(OPERATOR), since=start, event_id=event_id)
 
     replayed = with_services(work)
     for r in replayed:

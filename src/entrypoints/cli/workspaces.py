@@ -173,12 +173,7 @@ def workspaces_add_member(workspace: str, user: str, role: str) -> None:
 
     async def work(tx: Tx) -> tuple[Workspace, User]:
         found, member = await find_workspace(tx.uow, workspace), await find_user(tx.uow, user)
-        await add_member(
-            tx,
-            found.id,
-            user_id=member.id,
-            role=Role(role),
-        )
+        await add_member(tx, found.id, user_id=member.id, role=Role(role))
         return found, member
 
     found, member = change(work)
@@ -194,12 +189,7 @@ def workspaces_set_role(workspace: str, user: str, role: str) -> None:
 
     async def work(tx: Tx) -> tuple[Workspace, User]:
         found, member = await find_workspace(tx.uow, workspace), await find_user(tx.uow, user)
-        await change_role(
-            tx,
-            found.id,
-            user_id=member.id,
-            role=Role(role),
-        )
+        await change_role(tx, found.id, user_id=member.id, role=Role(role))
         return found, member
 
     found, member = change(work)

@@ -84,11 +84,7 @@ async def sign_in_submit(
     ip = client_ip(request.scope, services.settings.trusted_networks)
     await enforce(services, policies.login_link_per_ip, ip)
     await enforce(services, policies.login_link_per_email, email)
-    await signin.request_login_link(
-        request_tx,
-        email=email,
-        next_path=safe_next_path(data.next),
-    )
+    await signin.request_login_link(request_tx, email=email, next_path=safe_next_path(data.next))
     context: dict[str, Any] = {
         "email": email,
         "text": LINK_SENT,

@@ -150,12 +150,7 @@ async def role_submit(
 ) -> Redirect:
     auth = await signed_in(request, request_tx, form=True)
     role = role_from(data.role)
-    await ws.change_role(
-        auth.acting(request_tx),
-        workspace_id,
-        user_id=user_id,
-        role=role,
-    )
+    await ws.change_role(auth.acting(request_tx), workspace_id, user_id=user_id, role=role)
     return done(services, f"/workspaces/{workspace_id}", f"Role changed to {role}.")
 
 

@@ -48,11 +48,7 @@ class AuthController(Controller):
         ip = client_ip(request.scope, services.settings.trusted_networks)
         await enforce(services, policies.login_link_per_ip, ip)
         await enforce(services, policies.login_link_per_email, normalise_email(data.email))
-        await signin.request_login_link(
-            request_tx,
-            email=data.email,
-            next_path=data.next,
-        )
+        await signin.request_login_link(request_tx, email=data.email, next_path=data.next)
         return Accepted(LINK_SENT)
 
     @post(
@@ -91,10 +87,7 @@ class AuthController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> Response[None]:
-        await signin.sign_out(
-            tx,
-            auth.session,
-        )
+        await signin.sign_out(tx, auth.session)
         return Response(None, status_code=204, cookies=[expired_cookie(services.settings)])
 
     @post(

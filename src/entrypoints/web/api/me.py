@@ -66,8 +66,4 @@ class MeController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
-        await signin.revoke_session(
-            tx,
-            auth.user,
-            session_id,
-        )
+        await signin.revoke_session(tx, auth.user, session_id)

@@ -118,11 +118,7 @@ class WorkspaceController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
-        await ws.remove_member(
-            tx,
-            workspace_id,
-            user_id=user_id,
-        )
+        await ws.remove_member(tx, workspace_id, user_id=user_id)
 
     @post(
         "/leave",
@@ -136,10 +132,7 @@ class WorkspaceController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
-        await ws.leave_workspace(
-            tx,
-            workspace_id,
-        )
+        await ws.leave_workspace(tx, workspace_id)
 
     @post(
         "/transfer",
@@ -154,11 +147,7 @@ class WorkspaceController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
-        await ws.transfer_ownership(
-            tx,
-            workspace_id,
-            user_id=data.user_id,
-        )
+        await ws.transfer_ownership(tx, workspace_id, user_id=data.user_id)
 
     @get(
         "/invites",
@@ -213,11 +202,7 @@ class WorkspaceController(Controller):
         tx: NamedDependency[Tx],
         services: NamedDependency[Services],
     ) -> None:
-        await inv.revoke_invite(
-            tx,
-            workspace_id,
-            invite_id,
-        )
+        await inv.revoke_invite(tx, workspace_id, invite_id)
 
     @post(
         "/invites/{invite_id:str}/resend",
