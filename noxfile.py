@@ -57,7 +57,7 @@ def package(session: nox.Session) -> None:
     """The offline deployment bundle in dist/ (`-- --out DIR`, or `-- verify ZIP`)."""
     install(session)
     session.install(HATCHLING)
-    session.run("saascore", "package", *session.posargs)
+    session.run("python", "tools/package.py", *session.posargs)
 
 
 @nox.session
@@ -72,8 +72,8 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (check and format) and the import-linter layer contracts."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "tools", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "tools", "bench", "noxfile.py")
     session.run("lint-imports", env={"PYTHONPATH": "src"})
 
 

@@ -1,4 +1,4 @@
-"""`saascore package`: a byte-for-byte reproducible offline bundle, and `package verify`.
+"""`nox -s package` (tools/package.py): a byte-for-byte reproducible offline bundle, and `verify`.
 
 The bundles are built from a snapshot of this checkout (its sources, committed to a fresh git
 repository with a fixed date, or copied without git), so the tests neither depend on this
@@ -23,9 +23,8 @@ import pytest
 from click.testing import CliRunner, Result
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-from entrypoints.cli.main import cli
-from entrypoints.packaging import SOURCES, ZIP_EPOCH, PackagingError, provenance
+from tools.package import SOURCES, ZIP_EPOCH, PackagingError, provenance
+from tools.package import package as package_command
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -101,7 +100,7 @@ def package(cwd: Path, *args: str) -> Result:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)
         patch.delenv("SOURCE_DATE_EPOCH", raising=False)
-        return CliRunner().invoke(cli, ["package", *args], catch_exceptions=False)
+        return CliRunner().invoke(package_command, list(args), catch_exceptions=False)
 
 
 def built(result: Result) -> Path:
@@ -154,7 +153,7 @@ def sums(bundle: Path) -> dict[str, str]:
 
 
 def verify(path: Path) -> Result:
-    return CliRunner().invoke(cli, ["package", "verify", str(path)], catch_exceptions=False)
+    return CliRunner().invoke(package_command, ["verify", str(path)], catch_exceptions=False)
 
 
 def one_line(result: Result) -> str:
@@ -230,7 +229,7 @@ class TestBuild:
         """Outside a saascore checkout the command refuses in one line."""
         result = package(tmp_cwd)
         assert 1 == result.exit_code
-        assert "run `saascore package` in a saascore source checkout" in one_line(result)
+        assert "run `nox -s package` in a saascore source checkout" in one_line(result)
 
 
 class TestProvenance:

@@ -11,7 +11,6 @@ from entrypoints.cli.db import db
 from entrypoints.cli.errors import MappedGroup
 from entrypoints.cli.invites import invites
 from entrypoints.cli.mail import email, outbox
-from entrypoints.cli.package import package
 from entrypoints.cli.server import dev, serve
 from entrypoints.cli.users import users
 from entrypoints.cli.workspaces import workspaces
@@ -24,7 +23,7 @@ def cli() -> None:
     """saascore: run and administer the app. Settings come from the environment and .env."""
 
 
-COMMANDS = (db, users, workspaces, invites, audit, billing, config, outbox, email, package)
+COMMANDS = (db, users, workspaces, invites, audit, billing, config, outbox, email)
 for command in (*COMMANDS, serve, dev):
     cli.add_command(command)
 

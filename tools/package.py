@@ -1,4 +1,8 @@
-"""The offline deployment bundle behind ``saascore package``: build it, verify it.
+"""The offline deployment bundle: build it, verify it. Release tooling, run from a source
+checkout and never shipped in the wheel::
+
+    nox -s package                      # or: python tools/package.py [--out DIR]
+    nox -s package -- verify ZIP        # or: python tools/package.py verify ZIP (exit 17)
 
 A bundle is one ZIP whose entries all sit under ``saascore-<version>/``::
 
@@ -34,6 +38,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import click
 from attrs import frozen
 
 PROJECT = "saascore"
@@ -52,6 +57,14 @@ SOURCES = (
     "LICENSE*", "LICENCE*", "COPYING*", "NOTICE*", "AUTHORS*",
 )  # fmt: skip
 SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
+
+
+class _Failed(click.ClickException):
+    """A failure reported as one line on stderr with a chosen exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 class PackagingError(Exception):
@@ -98,7 +111,7 @@ def find_project_root(start: Path) -> Path:
             return folder
     raise PackagingError(
         f"no saascore pyproject.toml in {start} or above: "
-        "run `saascore package` in a saascore source checkout"
+        "run `nox -s package` in a saascore source checkout"
     )
 
 
@@ -236,7 +249,8 @@ def install_text(version: str, wheel: str, source: Provenance) -> str:
         built_from = f"commit {source.commit}{changes}"
     return f"""saascore {version}, built from {built_from}.
 
-Check the bundle first: `saascore package verify THIS.zip`, or after unzipping
+Check the bundle first: `python tools/package.py verify THIS.zip` in a saascore
+checkout, or after unzipping
     cd saascore-{version} && sha256sum -c SHA256SUMS
 
 Install on Python 3.11 or newer. The dependencies are pinned with hashes in
@@ -355,3 +369,53 @@ def _check(bundle: zipfile.ZipFile, member: str, name: str, digest: str) -> str:
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
         return f"{name}: UNREADABLE ({exc})"
     return "" if hashlib.sha256(data).hexdigest() == digest else f"{name}: FAILED"
+
+
+# ---------------------------------------------------------------- the command line
+
+EXIT_BUILD_FAILED = 1
+EXIT_VERIFY_FAILED = 17
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the ZIP (default: dist/ in the checkout).",
+)
+@click.pass_context
+def package(ctx: click.Context, out: Path | None) -> None:
+    """Build saascore-<version>-<commit>.zip for offline deployment: the wheel, the
+    migrations, the docs, the pinned requirements.lock and SHA256SUMS. Run it in a git
+    clone; the same commit gives the same bytes. Prints the ZIP's path and sha256."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        bundle = build_bundle(Path.cwd(), out)
+    except PackagingError as exc:
+        raise _Failed(str(exc), EXIT_BUILD_FAILED) from exc
+    for warning in bundle.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {bundle.path} ({bundle.files} files and {SUMS})")
+    click.echo(f"sha256 {bundle.sha256}")
+
+
+@package.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify(bundle: Path) -> None:
+    """Recompute the checksums in the bundle's SHA256SUMS. Prints "ok: N files verified",
+    or one line per file that does not match, is missing or is not listed, and exits 17."""
+    try:
+        result = verify_bundle(bundle)
+    except PackagingError as exc:
+        raise _Failed(str(exc), EXIT_VERIFY_FAILED) from exc
+    if result.problems:
+        for problem in result.problems:
+            click.echo(problem)
+        count = len(result.problems)
+        raise _Failed(f"{bundle.name} failed verification: {count} problem(s)", EXIT_VERIFY_FAILED)
+    click.echo(f"ok: {result.checked} files verified")
+
+
+if __name__ == "__main__":
+    package()
