@@ -13,10 +13,10 @@ from datetime import timedelta
 from attrs import define, field
 
 from adapters.billing import DisabledBillingGateway, StripeBillingGateway, StubBillingGateway
+from adapters.billing.local import InMemoryBillingGateway
 from adapters.clock import SystemClock, UuidIds
 from adapters.email import SmtpConfig, SmtpEmailSender, StubEmailSender
 from adapters.memory import InMemoryDatabase
-from adapters.memory.billing import InMemoryBillingGateway
 from adapters.memory.email import InMemoryEmailSender
 from adapters.memory.ratelimit import InMemoryRateLimiter
 from adapters.ratelimit import LimitsRateLimiter
@@ -108,6 +108,21 @@ class Services:
     @property
     def delivery_policy(self) -> DeliveryPolicy:
         return self.deps.delivery
+
+    @property
+    def mailbox(self) -> StubEmailSender | None:
+        """The stub sender whose email the dev mailbox page shows, if there is one."""
+        email = self.deps.email
+        return (
+            email if offers_mailbox(self.settings) and isinstance(email, StubEmailSender) else None
+        )
+
+    @property
+    def billing_stub(self) -> InMemoryBillingGateway | None:
+        """The in-process billing provider whose checkout and portal the app serves as its
+        own pages (the offline ``stub`` backend, and ``memory`` in tests), if in use."""
+        billing = self.deps.billing
+        return billing if isinstance(billing, InMemoryBillingGateway) else None
 
     def transaction(self, actor: Actor, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
         return self.deps.transaction(actor, write=write)
@@ -218,6 +233,22 @@ def email_sender(settings: Settings, clock: Clock) -> EmailSender:
     if settings.email_backend == "memory":
         return InMemoryEmailSender()
     return StubEmailSender(clock=clock)
+
+
+def offers_mailbox(settings: Settings) -> bool:
+    """Whether the app serves the dev mailbox: the stub email backend, never in production."""
+    return settings.email_backend == "stub" and not settings.is_production
+
+
+def offers_billing_stub(settings: Settings) -> bool:
+    """Whether the billing provider runs in this process, with its pages on the app."""
+    return settings.billing_backend in ("stub", "memory")
+
+
+def adopts_stored_billing(settings: Settings) -> bool:
+    """Whether the stub provider starts from the billing records in the database (so that
+    subscriptions made before a restart, and the demo's, can be managed in its portal)."""
+    return settings.billing_backend == "stub"
 
 
 def billing_gateway(settings: Settings, clock: Clock) -> BillingGateway:

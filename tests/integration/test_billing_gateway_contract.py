@@ -25,9 +25,9 @@ import stripe
 from aiohttp import web
 from attrs import frozen
 
+from adapters.billing.local import InMemoryBillingGateway
 from adapters.billing.stripe import StripeBillingGateway
 from adapters.billing.stub import StubBillingGateway
-from adapters.memory.billing import InMemoryBillingGateway
 from saascore.errors import BillingUnavailable, WebhookRejected
 from saascore.models import BillingEvent, SubscriptionStatus
 from saascore.ports import BillingGateway

@@ -18,7 +18,7 @@ import pytest
 import stripe
 from attrs import evolve, frozen
 
-from adapters.memory.billing import InMemoryBillingGateway
+from adapters.billing.local import InMemoryBillingGateway
 from entrypoints.web import create_app
 from saascore.errors import DatabaseUnavailable
 from saascore.models import AuditEvent, Role

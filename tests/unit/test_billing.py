@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.billing.events import parse_event
+from adapters.billing.local import InMemoryBillingGateway
 from adapters.clock import FrozenClock, SequentialIds
-from adapters.memory.billing import InMemoryBillingGateway
 from entrypoints.bootstrap import memory_services
 from entrypoints.cli.seed import seed_demo_data
 from saascore import billing as bl

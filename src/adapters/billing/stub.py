@@ -8,7 +8,7 @@ process: after a restart, subscriptions made earlier stay in the database as the
 
 from __future__ import annotations
 
-from adapters.memory.billing import InMemoryBillingGateway
+from adapters.billing.local import InMemoryBillingGateway
 from saascore.ports import Clock
 
 

@@ -92,9 +92,7 @@ def history() -> None:
 
 async def seed_services(services: Services) -> SeedReport:
     async with services.transaction(Actor.system()) as tx:
-        return await seed_demo_data(
-            tx, offline_billing=services.settings.billing_backend in ("stub", "memory")
-        )
+        return await seed_demo_data(tx, offline_billing=services.billing_stub is not None)
 
 
 @db.command()

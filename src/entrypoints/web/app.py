@@ -22,7 +22,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from entrypoints.bootstrap import Services, bootstrap
+from entrypoints.bootstrap import (
+    Services,
+    adopts_stored_billing,
+    bootstrap,
+    offers_billing_stub,
+    offers_mailbox,
+)
 from entrypoints.dispatcher import run_dispatcher
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings, load_settings
@@ -38,7 +44,7 @@ from entrypoints.web.billing_pages import (
 )
 from entrypoints.web.body import BufferedBodyMiddleware
 from entrypoints.web.deps import provide_request_tx, provide_services, provide_uow
-from entrypoints.web.devmail import dev_mailbox, mailbox_enabled
+from entrypoints.web.devmail import dev_mailbox
 from entrypoints.web.health import healthz, readyz
 from entrypoints.web.home_pages import HOME_PAGES
 from entrypoints.web.invite_pages import (
@@ -82,7 +88,7 @@ def create_app(
     async def services_lifespan(app: Litestar) -> AsyncIterator[None]:
         services = given or bootstrap(settings)
         app.state.services = services
-        if settings.billing_backend == "stub":
+        if adopts_stored_billing(settings):
             await adopt_stored_subscriptions(services)
         dispatcher = asyncio.create_task(run_dispatcher(services)) if dispatch_outbox else None
         try:
@@ -160,8 +166,8 @@ def pages_router(settings: Settings) -> Router:
             decline_submit,
             sign_in_for_invite,
             *BILLING_PAGES,
-            *(STUB_PAGES if settings.billing_backend in ("stub", "memory") else []),
-            *([dev_mailbox] if mailbox_enabled(settings) else []),
+            *(STUB_PAGES if offers_billing_stub(settings) else []),
+            *([dev_mailbox] if offers_mailbox(settings) else []),
         ],
         exception_handlers=PAGE_ERRORS,
     )

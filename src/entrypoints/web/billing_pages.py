@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from adapters.memory.billing import InMemoryBillingGateway
+from adapters.billing.local import InMemoryBillingGateway
 from entrypoints.bootstrap import STUB_BILLING_PATH, Services
 from entrypoints.web.auth import Authenticated
 from entrypoints.web.pagekit import render, signed_in, signed_in_briefly
@@ -106,9 +106,9 @@ async def portal_submit(
 
 
 def _stub(services: Services) -> InMemoryBillingGateway:
-    if not isinstance(services.billing, InMemoryBillingGateway):
+    if services.billing_stub is None:
         raise NotFound("the billing stub is not in use")
-    return services.billing
+    return services.billing_stub
 
 
 def _local(services: Services, url: str) -> str:
@@ -120,7 +120,8 @@ def _local(services: Services, url: str) -> str:
 async def adopt_stored_subscriptions(services: Services) -> None:
     """Give the stub the billing records the database holds, so that subscriptions paid for
     before a restart (and the demo's) can be managed in its portal."""
-    if not isinstance(services.billing, InMemoryBillingGateway):
+    stub = services.billing_stub
+    if stub is None:
         return
     try:
         async with services.reader() as uow:
@@ -129,7 +130,7 @@ async def adopt_stored_subscriptions(services: Services) -> None:
         log.warning("billing stub starts empty", reason=str(exc))
         return
     for record in records:
-        services.billing.adopt(record)
+        stub.adopt(record)
 
 
 async def _apply(services: Services, events: list[BillingEvent]) -> None:

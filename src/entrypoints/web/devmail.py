@@ -11,10 +11,8 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.response import Template
 
-from adapters.email import StubEmailSender
 from adapters.email.stub import SentEmail
 from entrypoints.bootstrap import Services
-from entrypoints.settings import Settings
 
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
 
@@ -41,14 +39,9 @@ def _shown(sent: SentEmail) -> Shown:
     return Shown(sent.message, sent.sent_at, _parts(sent.message.text))
 
 
-def mailbox_enabled(settings: Settings) -> bool:
-    return settings.email_backend == "stub" and not settings.is_production
-
-
 @get("/dev/mailbox", include_in_schema=False)
 async def dev_mailbox(services: NamedDependency[Services]) -> Template:
-    sender = services.email
-    messages = sender.recent() if isinstance(sender, StubEmailSender) else []
+    messages = services.mailbox.recent() if services.mailbox is not None else []
     return Template(
         "dev_mailbox.html",
         context={"messages": [_shown(m) for m in messages]},

@@ -20,7 +20,6 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import LINK_SENT
 from entrypoints.web.auth import expired_cookie, optional_auth
 from entrypoints.web.clientip import client_ip
-from entrypoints.web.devmail import mailbox_enabled
 from entrypoints.web.health import service_index
 from entrypoints.web.pagekit import done, render, signed_in
 from entrypoints.web.ratelimits import enforce
@@ -60,7 +59,7 @@ async def home(
     if auth is None:
         context = {
             "next": safe_next_path(next) or "",
-            "mailbox": mailbox_enabled(services.settings),
+            "mailbox": services.mailbox is not None,
         }
         return render(request, "sign_in.html", context, auth=None)
     workspaces = await list_workspaces(request_tx, auth.user.id)
@@ -88,7 +87,7 @@ async def sign_in_submit(
     context: dict[str, Any] = {
         "email": email,
         "text": LINK_SENT,
-        "mailbox": mailbox_enabled(services.settings),
+        "mailbox": services.mailbox is not None,
     }
     return render(request, "check_email.html", context, auth=None)
 

@@ -16,7 +16,6 @@ from litestar.response import Template
 from entrypoints.bootstrap import Services
 from entrypoints.web.auth import check_csrf, optional_auth
 from entrypoints.web.clientip import client_ip
-from entrypoints.web.devmail import mailbox_enabled
 from entrypoints.web.pages import PRIVATE
 from entrypoints.web.problems import status_for
 from entrypoints.web.ratelimits import enforce
@@ -150,7 +149,7 @@ async def sign_in_for_invite(
         email=view.invite.email,
         next_path=f"/invites/accept?token={quote(data.token)}",
     )
-    mailbox = mailbox_enabled(services.settings)
+    mailbox = services.mailbox is not None
     return message(
         "Check your email",
         f"We sent a sign-in link to {view.invite.email}. It brings you back here.",
