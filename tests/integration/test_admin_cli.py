@@ -550,7 +550,15 @@ class TestAuditFollow:
         env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "-m", "entrypoints.cli", "audit", "tail", "--follow", "--json"]
         process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # A suite started in the background by a non-interactive shell (`nox ... &`)
+            # passes SIGINT down as ignored; Ctrl-C must reach the command as it does in a
+            # terminal.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
         )
         try:
             reader = LineReader(process)
