@@ -49,6 +49,13 @@ async def run_dispatcher(services: Services) -> None:
             "outbox dispatch",
             deliver_due(services.deps),
         )
+        for failure in report.failures if report is not None else ():
+            log.warning(
+                "email not delivered",
+                message_id=failure.message_id,
+                reason=failure.reason,
+                will_retry=failure.will_retry,
+            )
         if report is not None and report.attempted:
             log.info(
                 "outbox dispatched",

@@ -16,7 +16,7 @@ Rules:
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import field, frozen
 
 from saascore.context import Deps
 from saascore.errors import DeliveryFailed
@@ -25,10 +25,21 @@ MAX_ERROR_LENGTH = 500
 
 
 @frozen
+class FailedAttempt:
+    """One message that was not delivered, and why (never its body)."""
+
+    message_id: str
+    reason: str
+    will_retry: bool
+
+
+@frozen
 class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # What went wrong with each attempt that failed, for the dispatcher to log.
+    failures: tuple[FailedAttempt, ...] = field(default=(), eq=False)
 
     @property
     def attempted(self) -> int:
@@ -45,24 +56,30 @@ async def deliver_due(deps: Deps) -> DeliveryReport:
         )
         await claiming.commit()
     sent = retrying = failed = 0
+    failures: list[FailedAttempt] = []
     for message in claimed:
         try:
             await sender.send(message.message)
-        except DeliveryFailed as exc:
-            gave_up = message.attempts >= policy.max_attempts
+        except Exception as exc:
+            # DeliveryFailed is the sender saying "not now": retry. Anything else (an address
+            # the server's library refuses, a bug) will fail the same way again: give up.
+            transient = isinstance(exc, DeliveryFailed)
+            reason = str(exc) if transient else f"{type(exc).__name__}: {exc}"
+            gave_up = not transient or message.attempts >= policy.max_attempts
             retry_at = None if gave_up else clock.now() + policy.retry_delay(message.attempts)
             async with uow() as recording:
                 await recording.outbox.mark_failed(
-                    message.id, str(exc)[:MAX_ERROR_LENGTH], retry_at=retry_at
+                    message.id, reason[:MAX_ERROR_LENGTH], retry_at=retry_at
                 )
                 await recording.commit()
+            failures.append(FailedAttempt(message.id, reason[:MAX_ERROR_LENGTH], not gave_up))
             failed, retrying = failed + gave_up, retrying + (not gave_up)
         else:
             async with uow() as recording:
                 await recording.outbox.mark_sent(message.id, clock.now())
                 await recording.commit()
             sent += 1
-    return DeliveryReport(sent=sent, retrying=retrying, failed=failed)
+    return DeliveryReport(sent=sent, retrying=retrying, failed=failed, failures=tuple(failures))
 
 
 async def flush(deps: Deps, *, retry_now: bool = True, max_batches: int = 100) -> DeliveryReport:
@@ -79,7 +96,10 @@ async def flush(deps: Deps, *, retry_now: bool = True, max_batches: int = 100) -
     for _ in range(max_batches):
         report = await deliver_due(deps)
         total = DeliveryReport(
-            total.sent + report.sent, total.retrying + report.retrying, total.failed + report.failed
+            total.sent + report.sent,
+            total.retrying + report.retrying,
+            total.failed + report.failed,
+            total.failures + report.failures,
         )
         if report.attempted < deps.delivery.batch:
             break

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from datetime import timedelta
+from typing import Any
 
+import attrs
 import pytest
 
-from adapters.clock import FrozenClock
+from adapters.clock import FrozenClock, SequentialIds
 from adapters.memory.email import InMemoryEmailSender
+from entrypoints.bootstrap import memory_services
+from entrypoints.dispatcher import run_dispatcher
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings
 from saascore.models import EmailMessage, OutboxStatus
 from saascore.outbox import DeliveryReport, deliver_due, flush
 from saascore.policies import DeliveryPolicy
@@ -122,3 +131,69 @@ class TestDelivery:
 
         assert DeliveryReport(sent=25) == report
         assert 25 == len({m.to for m in sender(world).sent})
+
+
+class PoisonSender(InMemoryEmailSender):
+    """Raises what a mail library raises for an address it cannot encode (not a
+    ``DeliveryFailed``) for one recipient; delivers the rest."""
+
+    async def send(self, message: EmailMessage) -> None:
+        if message.to == "to1@example.com":
+            raise ValueError("invalid address in header")
+        await super().send(message)
+
+
+class TestOneBadMessage:
+    async def test_an_unexpected_sender_error_fails_that_message_and_not_the_batch(self) -> None:
+        """The other messages claimed with it are delivered; the bad one is marked failed
+        with its reason at once (it would fail the same way again) and reported."""
+        world = World(memory_services(clock=FrozenClock(), ids=SequentialIds("poison")))
+        world.services.deps = attrs.evolve(world.services.deps, email=PoisonSender())
+        await queue(world, 3)
+
+        report = await deliver(world)
+
+        assert DeliveryReport(sent=2, failed=1) == report
+        [failure] = report.failures
+        assert (False, "ValueError: invalid address in header") == (
+            failure.will_retry,
+            failure.reason,
+        )
+        rows = await world.run(lambda uow: uow.outbox.list(limit=10))
+        bad = next(r for r in rows if r.message.to == "to1@example.com")
+        assert (OutboxStatus.FAILED, "ValueError: invalid address in header") == (
+            bad.status,
+            bad.last_error,
+        )
+
+    async def test_the_dispatcher_logs_each_failed_attempt_at_warning(
+        self, world: World, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """While SMTP refuses, each attempt is a warning naming the message and the reason,
+        never its body."""
+        sender(world).failing = True
+        await queue(world, 1)
+        configure_logging(Settings(log_format="json", environment="test"))
+
+        [queued] = await world.run(lambda uow: uow.outbox.list(limit=10))
+        logged: list[dict[str, Any]] = []
+        task = asyncio.create_task(run_dispatcher(world.services))
+        try:
+            async with asyncio.timeout(5):
+                while not any(r.get("event") == "email not delivered" for r in logged):
+                    await asyncio.sleep(0.05)
+                    err = capsys.readouterr().err
+                    logged += [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        warning = next(r for r in logged if r.get("event") == "email not delivered")
+        assert ("warning", queued.id, True) == (
+            warning["level"],
+            warning["message_id"],
+            warning["will_retry"],
+        )
+        assert warning["reason"]
+        assert "text" not in json.dumps(warning)  # the body never reaches the log
