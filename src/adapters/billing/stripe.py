@@ -8,6 +8,7 @@ Any Stripe failure other than "no such object" becomes ``BillingUnavailable`` (5
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
@@ -176,6 +177,12 @@ class StripeBillingGateway:
             raise WebhookRejected(f"bad signature: {exc.user_message or exc}") from None
         except ValueError as exc:
             raise WebhookRejected(f"the body is not a Stripe event: {exc}") from None
+        # The SDK refuses old timestamps only; one from the future is no fresher.
+        stamp = next((p[2:] for p in signature.split(",") if p.startswith("t=")), "")
+        if not stamp.isdigit() or int(stamp) - time.time() > TOLERANCE_SECONDS:
+            raise WebhookRejected(
+                f"the signature's time is more than {TOLERANCE_SECONDS} s from now"
+            )
         return parse_payload(payload)
 
 
