@@ -319,6 +319,9 @@ def verify_bundle(path: Path) -> Verification:
     except (zipfile.BadZipFile, OSError) as exc:
         raise PackagingError(f"{path} is not a saascore bundle: not a readable ZIP file") from exc
     with bundle:
+        unsafe = [_unsafe(entry) for entry in bundle.infolist()]
+        if any(unsafe):
+            return Verification(0, tuple(p for p in unsafe if p))
         names = [entry.filename for entry in bundle.infolist() if not entry.is_dir()]
         top = _top_folder(path, names)
         listed, problems = _parse_sums(_read_sums(bundle, f"{top}/{SUMS}"))
@@ -328,6 +331,19 @@ def verify_bundle(path: Path) -> Verification:
         unlisted = set(inside) - {name for name, _ in listed} - {SUMS}
         problems += [f"{name}: NOT IN {SUMS}" for name in sorted(unlisted)]
     return Verification(len(listed), tuple(p for p in problems if p))
+
+
+def _unsafe(entry: zipfile.ZipInfo) -> str:
+    """Why unpacking ``entry`` could write outside the bundle's folder, or ``""``: an
+    absolute path, a ``..`` step, or a symbolic link."""
+    name = entry.filename
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"{name}: ABSOLUTE PATH"
+    if ".." in name.replace("\\", "/").split("/"):
+        return f"{name}: PATH LEAVES THE BUNDLE"
+    if stat.S_ISLNK(entry.external_attr >> 16):
+        return f"{name}: SYMBOLIC LINK"
+    return ""
 
 
 def _top_folder(path: Path, names: Sequence[str]) -> str:

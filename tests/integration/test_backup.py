@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -545,3 +546,51 @@ class TestPostgresTools:
 
         assert "pg_dump is not on PATH" in line
         assert [] == list((tmp_cwd / "backups").iterdir())
+
+
+class TestBackupFiles:
+    def test_backups_are_readable_by_their_owner_only(self, seeded: str, tmp_cwd: Path) -> None:
+        """The folder is 0700 when the backup makes it; data file and manifest are 0600,
+        whatever the umask: they hold every user's data."""
+        manifest = backup(seeded, "private/backups")
+
+        assert 0o700 == stat.S_IMODE((tmp_cwd / "private" / "backups").stat().st_mode)
+        assert 0o600 == stat.S_IMODE(manifest.stat().st_mode)
+        assert 0o600 == stat.S_IMODE(data_of(manifest).stat().st_mode)
+
+    def test_symlinks_planted_at_every_temporary_name_are_not_followed(
+        self, seeded: str, tmp_cwd: Path
+    ) -> None:
+        """Links planted in the backup folder at the names a backup used to write through
+        leave their targets untouched, and the backup is complete and restorable."""
+        folder = tmp_cwd / "backups"
+        folder.mkdir()
+        victim = tmp_cwd / "victim.txt"
+        victim.write_text("precious")
+        first = backup(seeded)
+        stem = first.name.split(".")[0]
+        for name in (first.name, data_of(first).name):
+            # the names this backup and the next ones in the same second would write through
+            for taken in [stem, *(f"{stem}-{n}" for n in range(2, 6))]:
+                (folder / f".{name.replace(stem, taken)}.partial").symlink_to(victim)
+
+        second = backup(seeded)
+
+        assert "precious" == victim.read_text()
+        assert not second.is_symlink()
+        assert not data_of(second).is_symlink()
+        ok(seeded, "db", "restore", str(second), "--verify-only")
+
+    def test_a_symlinked_backup_is_refused(self, seeded: str, tmp_cwd: Path) -> None:
+        """A data file that is a symbolic link (to a file with the right bytes, even) is
+        refused: a restore reads only what the backup folder holds."""
+        manifest = backup(seeded)
+        data = data_of(manifest)
+        elsewhere = tmp_cwd / "elsewhere.bin"
+        elsewhere.write_bytes(data.read_bytes())
+        data.unlink()
+        data.symlink_to(elsewhere)
+
+        output = refused(seeded, 16, "db", "restore", str(manifest), "--verify-only")
+
+        assert "symbolic link" in output

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tomllib
 import zipfile
@@ -353,6 +354,33 @@ class TestVerify:
         result = verify(other)
         assert EXIT_VERIFY_FAILED == result.exit_code
         assert "no <folder>/SHA256SUMS" in one_line(result)
+
+    @pytest.mark.parametrize(
+        ("entry", "problem"),
+        [
+            ("saascore-0.1.0/../../etc/cron.d/x", "PATH LEAVES THE BUNDLE"),
+            ("/etc/cron.d/x", "ABSOLUTE PATH"),
+            ("saascore-0.1.0/docs/link", "SYMBOLIC LINK"),
+        ],
+    )
+    def test_entries_that_would_unpack_elsewhere_are_refused(
+        self, unversioned_bundle: Path, tmp_path: Path, entry: str, problem: str
+    ) -> None:
+        """A bundle with an entry that would land outside its folder (``..``, an absolute
+        path) or that is a symbolic link fails verification, naming it, even when
+        SHA256SUMS lists it."""
+        planted = tmp_path / "planted.zip"
+        shutil.copy(unversioned_bundle, planted)
+        with zipfile.ZipFile(planted, "a") as archive:
+            info = zipfile.ZipInfo(entry, date_time=(1980, 1, 1, 0, 0, 0))
+            if problem == "SYMBOLIC LINK":
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, b"/etc/passwd")
+
+        result = verify(planted)
+
+        assert EXIT_VERIFY_FAILED == result.exit_code
+        assert f"{entry}: {problem}" in result.output
 
 
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)")

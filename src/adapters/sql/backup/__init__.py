@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -83,7 +84,10 @@ async def create_backup(
     renamed), the manifest last, so a backup with a manifest is a complete one."""
     kind = kind_of(database_url)
     data_path = await asyncio.to_thread(_new_data_path, directory, now, kind)
-    partial = data_path.with_name(f".{data_path.name}.partial")
+    # Written in a folder of our own (0700, a random name): nothing planted in the backup
+    # folder, such as a symlink at a predictable temporary name, is ever followed.
+    private = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".partial-", dir=directory))
+    partial = private / data_path.name
     try:
         found = await _dump(kind, database_url, partial)
         if found.revision is None:
@@ -103,17 +107,18 @@ async def create_backup(
         )
         return await asyncio.to_thread(_complete, partial, data_path, manifest)
     finally:
-        await asyncio.to_thread(partial.unlink, missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, private, True)
 
 
 def _new_data_path(directory: Path, now: datetime, kind: Kind) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     return directory / f"{new_stem(directory, now)}{DATA_SUFFIXES[kind]}"
 
 
 def _complete(partial: Path, data_path: Path, manifest: Manifest) -> Backup:
+    os.chmod(partial, 0o600)  # backups hold every user's data: the owner's to read only
     size, sha256 = seal(partial)
-    os.replace(partial, data_path)
+    os.replace(partial, data_path)  # a rename: a symlink planted at data_path is replaced
     manifest = evolve(manifest, size=size, sha256=sha256)
     manifest_path = data_path.with_name(data_path.stem + MANIFEST_SUFFIX)
     try:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -204,8 +205,12 @@ def open_backup(path: Path) -> Backup:
             f"{path}: its manifest {manifest_path.name} is missing, so it cannot be checked; "
             "refused"
         )
+    if manifest_path.is_symlink():
+        raise BackupRefused(f"{manifest_path}: a symbolic link, not a backup file; refused")
     backup = read_backup(manifest_path)
     data = backup.data_path
+    if data.is_symlink():
+        raise BackupRefused(f"{data}: a symbolic link, not a backup file; refused")
     if manifest_path != path and path.is_file() and path.name != data.name:
         raise BackupRefused(f"{path}: the manifest describes {data.name}, not this file; refused")
     if not data.is_file():
@@ -251,13 +256,18 @@ def copy_checked(backup: Backup, target: Path) -> None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a crash leaves no half-written manifest."""
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)
+    """Write ``path`` whole or not at all (a crash leaves no half-written manifest), 0600,
+    through a temporary file of a random name created exclusively, never a planted one."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def new_stem(directory: Path, now: datetime) -> str:
