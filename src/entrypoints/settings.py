@@ -156,7 +156,9 @@ def _base_url(value: str, _: Mapping[str, Any]) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an absolute http(s) URL like https://app.example.com")
-    return value.rstrip("/")
+    # The scheme is case-insensitive: "HTTPS://app.example.com" is https all the same (and
+    # must turn on Secure cookies, the __Host- prefix and HSTS).
+    return (parts.scheme + value[len(parts.scheme) :]).rstrip("/")
 
 
 def _port(value: int, _: Mapping[str, Any]) -> int:
@@ -244,7 +246,7 @@ def _needed_for_stripe(hint: str) -> Callable[[str, Mapping[str, Any]], str]:
 
 
 def _optional_url(value: str, _: Mapping[str, Any]) -> str:
-    return _base_url(value, _) if value else value
+    return _base_url(value, {}) if value else value
 
 
 def _rate_limit_storage(value: str, _: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ Rules:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from saascore.context import Tx
@@ -19,10 +20,19 @@ MAX_NAME_LENGTH = 100
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+# Characters that rewrite what a terminal or a page shows (escape sequences, bell, NUL,
+# bidirectional overrides): refused in every name and address people or operators read.
+_INVISIBLE = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" or c in _INVISIBLE for c in text)
+
+
 def normalise_email(raw: str) -> str:
     """Return ``raw`` trimmed and lower-cased; raise ``InvalidInput`` if it is not an email."""
     email = raw.strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email) or has_control_characters(email):
         raise InvalidInput({"email": "must be an email address like name@example.com"})
     return email
 
@@ -30,6 +40,8 @@ def normalise_email(raw: str) -> str:
 def clean_name(raw: str, *, field: str = "name", required: bool = True) -> str:
     """Return ``raw`` with surrounding and repeated whitespace removed, checked for length."""
     name = " ".join(raw.split())
+    if has_control_characters(name):
+        raise InvalidInput({field: "must not contain control characters"})
     if required and not name:
         raise InvalidInput({field: "must not be empty"})
     if len(name) > MAX_NAME_LENGTH:

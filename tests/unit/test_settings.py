@@ -163,3 +163,10 @@ class TestRedacted:
         assert shown["secret_key"] == "***"
         assert GOOD_SECRET not in repr(Settings(secret_key=GOOD_SECRET))
         assert DEV_SECRET_KEY not in str(shown)
+
+
+def test_an_upper_case_https_base_url_is_https() -> None:
+    """``BASE_URL=HTTPS://…`` turns on Secure cookies, ``__Host-`` and HSTS like ``https://``."""
+    settings = load_settings({"BASE_URL": "HTTPS://app.example.com/"}, env_file=None)
+
+    assert ("https://app.example.com", True) == (settings.base_url, settings.uses_https)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from entrypoints.cli.common import printable
 from saascore.errors import Conflict, InvalidInput, NotFound
-from saascore.users import find_user, normalise_email
+from saascore.users import clean_name, find_user, normalise_email
 from tests.support.context import tx_of
 from tests.support.world import World
 
@@ -67,3 +68,17 @@ class TestRegisterUser:
         assert user == await world.run(lambda uow: find_user(tx_of(None, uow), " Fran@EXAMPLE.com"))
         with pytest.raises(NotFound):
             await world.run(lambda uow: find_user(tx_of(None, uow), "nobody@example.com"))
+
+
+@pytest.mark.parametrize("bad", ["Ada\x1b[2J", "Bell\x07", "Nul\x00", "evil\u202eexe.txt"])
+def test_names_and_addresses_refuse_control_characters(bad: str) -> None:
+    """Escape sequences, BEL, NUL and bidi overrides would rewrite what operators and
+    members see: refused in names and in addresses."""
+    with pytest.raises(InvalidInput, match="control characters"):
+        clean_name(bad)
+    with pytest.raises(InvalidInput):
+        normalise_email(f"{bad}@example.com")
+
+
+def test_the_cli_shows_control_characters_escaped() -> None:
+    assert "a\\x1b[2Jb\\u202e" == printable("a\x1b[2Jb\u202e")

@@ -17,7 +17,7 @@ import click
 
 from entrypoints.bootstrap import Services
 from entrypoints.cli.admin import find_workspace
-from entrypoints.cli.common import with_services
+from entrypoints.cli.common import printable, with_services
 from entrypoints.cli.errors import CliError
 from saascore.audit import ChainBreak, verify_chain
 from saascore.errors import NotFound
@@ -56,14 +56,16 @@ def _columns(*cells: str) -> str:
 
 
 def _line(event: AuditEvent) -> str:
-    return _columns(
-        str(event.seq),
-        f"{event.created_at:%Y-%m-%d %H:%M:%S}",
-        event.action,
-        event.actor_id or "system",
-        event.target or "-",
-        event.ip or "-",
-        json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True),
+    return printable(
+        _columns(
+            str(event.seq),
+            f"{event.created_at:%Y-%m-%d %H:%M:%S}",
+            event.action,
+            event.actor_id or "system",
+            event.target or "-",
+            event.ip or "-",
+            json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True),
+        )
     )
 
 

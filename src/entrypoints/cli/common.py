@@ -44,9 +44,15 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (ESC, BEL, bidi overrides...)
+    shown escaped, so data can never rewrite an operator's screen."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print rows as aligned columns."""
-    text_rows = [[str(cell) for cell in row] for row in rows]
+    """Print rows as aligned columns, control characters escaped."""
+    text_rows = [[printable(str(cell)) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]

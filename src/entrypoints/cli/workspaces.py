@@ -17,7 +17,7 @@ from entrypoints.cli.admin import (
     when,
     workspace_json,
 )
-from entrypoints.cli.common import print_json, print_table, with_services
+from entrypoints.cli.common import print_json, print_table, printable, with_services
 from entrypoints.cli.errors import CliError
 from saascore import billing
 from saascore.context import Tx
@@ -72,7 +72,7 @@ def workspaces_show(workspace: str, as_json: bool) -> None:
     if as_json:
         print_json({**workspace_json(found), "members": [member_json(m) for m in members]})
         return
-    click.echo(f"{found.name}  (slug {found.slug}, id {found.id})")
+    click.echo(printable(f"{found.name}  (slug {found.slug}, id {found.id})"))
     click.echo(f"created {found.created_at.isoformat()}, {len(members)} members")
     print_table(
         ("EMAIL", "NAME", "ROLE"), ((m.user.email, m.user.name, m.membership.role) for m in members)
