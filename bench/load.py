@@ -92,7 +92,7 @@ async def run_case(
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
-    connector = aiohttp.TCPConnector(limit=spec["concurrency"])
+    connector = aiohttp.TCPConnector(limit=spec["concurrency"] * 2)
     results: dict[str, Any] = {}
     jar = aiohttp.DummyCookieJar()
     async with aiohttp.ClientSession(connector=connector, cookie_jar=jar) as session:
@@ -103,7 +103,18 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             if warmup:
                 await run_case(session, spec["base"], case, warmup, tag + "w")
             count = case.get("requests", spec["requests"])
-            results[case["name"]] = await run_case(session, spec["base"], case, count, tag)
+            beside = case.get("alongside")
+            if beside is None:
+                results[case["name"]] = await run_case(session, spec["base"], case, count, tag)
+                continue
+            # Another endpoint loaded at the same time (writes beside reads): measured is
+            # the case itself; the other one runs until it is done.
+            beside.setdefault("concurrency", case["concurrency"])
+            measured, _ = await asyncio.gather(
+                run_case(session, spec["base"], case, count, tag),
+                run_case(session, spec["base"], beside, count, tag + "b"),
+            )
+            results[case["name"]] = measured
     return results
 
 

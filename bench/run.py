@@ -45,7 +45,7 @@ UNLIMITED = str(10**9)
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 ORDER = (
     *("ceiling", "me", "workspaces", "members"),
-    *("audit_10k", "audit_1m", "login_link", "webhook"),
+    *("audit_10k", "audit_1m", "login_link", "webhook", "me_beside_writes"),
 )
 TARGETS = {
     "me": 0.30,
@@ -198,6 +198,18 @@ def cases(seeded: Seeded) -> dict[str, dict[str, Any]]:
             "method": "POST",
             "path": "/api/auth/login-link",
             "body": "login_link",
+        },
+        # Reads while writes run: on SQLite a GET used to queue for the write turn.
+        "me_beside_writes": {
+            **_get("me_beside_writes", "/api/me", big),
+            "concurrency": 8,
+            "alongside": {
+                "name": "writes",
+                "method": "POST",
+                "path": "/api/auth/login-link",
+                "body": "login_link",
+                "concurrency": 8,
+            },
         },
         "webhook": {
             "name": "webhook",
