@@ -4,9 +4,10 @@ in the OpenAPI schema. Tokens never appear in a response after sign-in hands one
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from attrs import frozen
+from litestar.params import KwargDefinition
 
 from saascore.models import (
     AuditEvent,
@@ -19,6 +20,16 @@ from saascore.models import (
     User,
     WorkspaceSummary,
 )
+
+# What a name may hold, said in the schema (saascore.users.clean_name enforces it): no
+# control characters or bidirectional overrides (and at most 100 characters once runs of
+# whitespace are collapsed, which a schema cannot say).
+Name = Annotated[
+    str,
+    KwargDefinition(
+        pattern="^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$",
+    ),
+]
 
 
 @frozen
@@ -85,7 +96,7 @@ class SignedInOut:
 
 @frozen
 class ProfileIn:
-    name: str
+    name: Name
 
 
 @frozen
@@ -113,7 +124,7 @@ class SessionOut:
 
 @frozen
 class WorkspaceIn:
-    name: str
+    name: Name
 
 
 @frozen
@@ -132,7 +143,7 @@ class WorkspaceOut:
 
 @frozen
 class RenameIn:
-    name: str
+    name: Name
 
 
 @frozen
