@@ -28,7 +28,7 @@ from adapters.memory.email import InMemoryEmailSender
 from entrypoints.bootstrap import Services
 from entrypoints.settings import Settings
 from entrypoints.web import create_app
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import client_ip, rate_key
 from saascore.models import Actor, AuditEvent, EmailMessage, Session
 from saascore.outbox import flush
 from saascore.users import register_user
@@ -930,3 +930,19 @@ class TestSecrets:
         logs = captured.out + captured.err
         assert "/api/auth/confirm" in logs  # the access log was captured at all
         assert (False, False) == (link_token in logs, session_token in logs)
+
+
+class TestRateKeys:
+    @pytest.mark.parametrize(
+        ("peer", "key"),
+        [
+            ("203.0.113.9", "203.0.113.9"),
+            ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+        ],
+    )
+    def test_ipv6_clients_are_counted_by_their_64(self, peer: str, key: str) -> None:
+        """A client holds a whole IPv6 /64 and may use any address in it: the per-client
+        limits count the /64, so rotating addresses buys no extra attempts."""
+        assert key == rate_key(scope_with(peer=peer), ())

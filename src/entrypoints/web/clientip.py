@@ -8,7 +8,7 @@ Without ``TRUSTED_PROXIES`` a client's own ``X-Forwarded-For`` is ignored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 Networks = Sequence[IPv4Network | IPv6Network]
@@ -34,6 +34,21 @@ def client_ip(scope: Any, trusted: Networks) -> str:
     if _KEY not in state:
         state[_KEY] = _resolve(scope, trusted)
     return str(state[_KEY])
+
+
+def rate_key(scope: Any, trusted: Networks) -> str:
+    """Who a per-client rate limit counts: the client's IPv4 address, or the /64 network of
+    its IPv6 address (one subscriber gets a whole /64, and picks any address in it)."""
+    address = client_ip(scope, trusted)
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
+            return str(ip.ipv4_mapped)
+        return str(ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _resolve(scope: Any, trusted: Networks) -> str:

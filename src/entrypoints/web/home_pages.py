@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 from entrypoints.bootstrap import Services
 from entrypoints.web.api.auth import LINK_SENT
 from entrypoints.web.auth import expired_cookie, optional_auth
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import rate_key
 from entrypoints.web.health import service_index
 from entrypoints.web.pagekit import done, render, signed_in
 from entrypoints.web.ratelimits import enforce
@@ -80,7 +80,7 @@ async def sign_in_submit(
         again = {"next": data.next, "email": data.email, "problem": exc.message}
         return render(request, "sign_in.html", again, auth=None, status=400)
     policies = services.policies
-    ip = client_ip(request.scope, services.settings.trusted_networks)
+    ip = rate_key(request.scope, services.settings.trusted_networks)
     await enforce(services, policies.login_link_per_ip, ip)
     await enforce(services, policies.login_link_per_email, email)
     await signin.request_login_link(request_tx, email=email, next_path=safe_next_path(data.next))

@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from entrypoints.bootstrap import Services
 from entrypoints.web.auth import check_csrf, optional_auth
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import rate_key
 from entrypoints.web.pages import PRIVATE
 from entrypoints.web.problems import status_for
 from entrypoints.web.ratelimits import enforce
@@ -141,7 +141,7 @@ async def sign_in_for_invite(
     await enforce(
         services,
         policies.login_link_per_ip,
-        client_ip(request.scope, services.settings.trusted_networks),
+        rate_key(request.scope, services.settings.trusted_networks),
     )
     await enforce(services, policies.login_link_per_email, view.invite.email)
     await request_login_link(

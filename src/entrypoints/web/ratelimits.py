@@ -12,7 +12,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.bootstrap import Services
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import rate_key
 from saascore.errors import RateLimited
 from saascore.models import RateDecision, RateLimit
 
@@ -51,7 +51,7 @@ class GeneralRateLimitMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         services: Services = scope["litestar_app"].state.services
         policy = services.policies.general
-        key = client_ip(scope, services.settings.trusted_networks)
+        key = rate_key(scope, services.settings.trusted_networks)
         decision = await enforce(services, policy, key)
         extra = headers_for(decision, policy.window_seconds)
 

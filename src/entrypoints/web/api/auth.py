@@ -17,7 +17,7 @@ from entrypoints.web.auth import (
     expired_cookie,
     session_cookie,
 )
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import rate_key
 from entrypoints.web.ratelimits import enforce
 from saascore import auth as signin
 from saascore.context import Tx
@@ -45,7 +45,7 @@ class AuthController(Controller):
         services: NamedDependency[Services],
     ) -> Accepted:
         policies = services.policies
-        ip = client_ip(request.scope, services.settings.trusted_networks)
+        ip = rate_key(request.scope, services.settings.trusted_networks)
         await enforce(services, policies.login_link_per_ip, ip)
         await enforce(services, policies.login_link_per_email, normalise_email(data.email))
         await signin.request_login_link(request_tx, email=data.email, next_path=data.next)
@@ -111,6 +111,6 @@ async def confirm_link(
     request: Request[Any, Any, Any], tx: Tx, services: Services, token: str
 ) -> signin.SignedIn:
     """Shared by the JSON API and the confirm page: rate-limited, then confirmed."""
-    ip = client_ip(request.scope, services.settings.trusted_networks)
+    ip = rate_key(request.scope, services.settings.trusted_networks)
     await enforce(services, services.policies.confirm_per_ip, ip)
     return await signin.confirm_login_link(tx, token=token)

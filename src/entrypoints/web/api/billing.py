@@ -16,7 +16,7 @@ from entrypoints.bootstrap import Services
 from entrypoints.web.api.responses import ANY, BODY, IN_WORKSPACE, problems
 from entrypoints.web.api.schemas import BillingOut, CheckoutIn, PlanOut, RedirectOut, WebhookOut
 from entrypoints.web.auth import CSRF_EXEMPT_OPT
-from entrypoints.web.clientip import client_ip
+from entrypoints.web.clientip import rate_key
 from entrypoints.web.deps import actor_of
 from entrypoints.web.ratelimits import EXEMPT_OPT, enforce
 from saascore import billing
@@ -99,7 +99,7 @@ async def webhook(
     await enforce(
         services,
         services.policies.webhook_per_ip,
-        client_ip(request.scope, services.settings.trusted_networks),
+        rate_key(request.scope, services.settings.trusted_networks),
     )
     payload = await request.body()
     event = services.billing.parse_webhook(payload, request.headers.get("stripe-signature"))
