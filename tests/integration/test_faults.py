@@ -604,3 +604,10 @@ async def test_a_postgres_reader_is_a_read_only_transaction(postgres_url: str) -
             assert "off" == shown.scalar()
     finally:
         await engine.dispose()
+
+
+def test_engines_never_put_bound_values_in_errors(sqlite_url: str) -> None:
+    """A failed statement's message (and so a 500's log line) shows the SQL, never the
+    values bound to it: an address, a name."""
+    engine = make_engine(sqlite_url)
+    assert engine.sync_engine.hide_parameters

@@ -1239,3 +1239,40 @@ class TestInviteLimit:
         assert 201 == elsewhere.status_code, elsewhere.text
         listed = await owner.send("GET", acme.url("/invites"))
         assert [] == [i for i in listed.json() if i["email"] == "n2@example.com"]
+
+
+class TestEdgeInputs:
+    """Inputs that passed validation and ended in a 500 (a NUL in a path id or a filter on
+    Postgres, an integer past int64, JSON nested a thousand deep): each is a 400 problem."""
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/api/workspaces/bad%00id",
+            "/api/workspaces/{ws}/audit?action=member.%00",
+            "/api/workspaces/{ws}/audit?before=9223372036854775808",
+        ],
+    )
+    async def test_values_the_database_cannot_hold_are_400(self, acme: Acme, path: str) -> None:
+        """Never a 500: a 400 problem where the database cannot hold the value (SQLite takes
+        a NUL in text, so there it simply matches nothing)."""
+        owner = await acme.sign_in(OWNER)
+
+        response = await owner.send("GET", path.format(ws=acme.workspace_id))
+
+        assert response.status_code in (200, 400, 404), response.text
+        if response.status_code >= 400:
+            assert response.json()["code"] in ("invalid_input", "not_found")
+
+    async def test_deeply_nested_json_is_400(self, acme: Acme) -> None:
+        owner = await acme.sign_in(OWNER)
+        body = '{"name": ' + "[" * 1500 + "]" * 1500 + "}"
+
+        response = await owner.client.post(
+            "/api/workspaces",
+            content=body,
+            headers={"X-CSRF-Token": owner.csrf or "", "Content-Type": "application/json"},
+        )
+
+        assert (400, "invalid_input") == (response.status_code, response.json()["code"])
+        assert "nests deeper" in response.json()["detail"]

@@ -60,6 +60,8 @@ def make_engine(database_url: str, **options: Any) -> AsyncEngine:
     pooled connections that are checked before use, so the app recovers when the server
     returns."""
     url = make_url(normalise_database_url(database_url))
+    # A failed statement's error never carries the values bound to it (an address, a name).
+    options.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         if _is_memory_sqlite(url):
             options.setdefault("poolclass", StaticPool)

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 from sqlalchemy import Executable, Result, delete, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -27,7 +27,7 @@ from adapters.sql.invites import SqlInviteRepository
 from adapters.sql.outbox import SqlOutbox
 from adapters.sql.signin import SqlLoginLinkRepository, SqlSessionRepository
 from adapters.sql.tables import memberships, users, workspaces
-from saascore.errors import Conflict, DatabaseUnavailable
+from saascore.errors import Conflict, DatabaseUnavailable, InvalidInput
 from saascore.models import (
     Membership,
     MemberView,
@@ -74,12 +74,29 @@ def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
     return turns.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
+def _is_bad_value(exc: DBAPIError) -> bool:
+    """A value the database cannot take (SQLSTATE class 22, "data exception"), or one the
+    driver refused to send (an integer past int64)."""
+    if isinstance(exc, DataError):
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(cause, OverflowError) or (isinstance(code, str) and code.startswith("22")):
+            return True
+        if type(cause).__name__ == "DataError":  # asyncpg's, for a bad query argument
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def _is_unmigrated(exc: DBAPIError) -> bool:
     """A table the code needs is missing: the schema is older than the code."""
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return code == "42P01" or "no such table" in str(exc.orig)
 
 
+VALUE_REFUSED = "a value cannot be stored: out of range, or a character like NUL"
 NOT_MIGRATED = "the database is not migrated to this version: run `saascore db upgrade`"
 
 
@@ -389,7 +406,11 @@ class SqlUnitOfWork:
             return await self._conn.execute(statement)
         except IntegrityError as exc:
             _raise_conflict(exc)
+        except OverflowError as exc:  # SQLite's driver: an integer past int64
+            raise InvalidInput({"request": VALUE_REFUSED}) from exc
         except DBAPIError as exc:
+            if _is_bad_value(exc):  # a NUL in a string on Postgres, an integer past int64...
+                raise InvalidInput({"request": VALUE_REFUSED}) from exc
             if _is_unmigrated(exc):
                 raise DatabaseUnavailable(NOT_MIGRATED) from exc
             if _is_disconnect(exc):

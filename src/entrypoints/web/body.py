@@ -65,6 +65,41 @@ async def read_body(receive: Receive, limit: int, seconds: float) -> bytes | Non
         ) from None
 
 
+MAX_JSON_DEPTH = 64  # no request body of ours nests deeper than a few levels
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply ``body``'s arrays and objects nest (brackets inside strings not counted)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot nest too deep: skip the scan for every ordinary body
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
 class BufferedBodyMiddleware(ASGIMiddleware):
     """Read the body of every request that has one before the app handles it."""
 
@@ -86,6 +121,9 @@ class BufferedBodyMiddleware(ASGIMiddleware):
         body = await read_body(receive, self.max_bytes, services.settings.body_read_timeout_seconds)
         if body is None:
             return  # the client left; there is no one to answer
+        if _is_json(scope) and json_depth(body) > MAX_JSON_DEPTH:
+            # The decoder would recurse until Python stops it: a 500, from a 2 KB body.
+            raise ClientException(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
         delivered = False
 
         async def replay() -> ReceiveMessage:
