@@ -223,10 +223,7 @@ async def sign_out(tx: Tx, session: Session) -> None:
     """End this session."""
     await tx.uow.sessions.delete(session.id)
     await tx.record(
-        "auth.logout",
-        workspace_id=None,
-        target=session.user_id,
-        data={"session": session.id},
+        "auth.logout", workspace_id=None, target=session.user_id, data={"session": session.id}
     )
 
 
@@ -234,10 +231,7 @@ async def sign_out_everywhere(tx: Tx, user: User) -> int:
     """End every session of ``user``, this one included; return how many ended."""
     ended = await tx.uow.sessions.delete_for_user(user.id)
     await tx.record(
-        "auth.logout_everywhere",
-        workspace_id=None,
-        target=user.id,
-        data={"sessions": ended},
+        "auth.logout_everywhere", workspace_id=None, target=user.id, data={"sessions": ended}
     )
     return ended
 
@@ -254,8 +248,5 @@ async def revoke_session(tx: Tx, user: User, session_id: str) -> None:
         raise NotFound("no such session")
     await tx.uow.sessions.delete(session_id)
     await tx.record(
-        "auth.session_revoked",
-        workspace_id=None,
-        target=user.id,
-        data={"session": session_id},
+        "auth.session_revoked", workspace_id=None, target=user.id, data={"session": session_id}
     )

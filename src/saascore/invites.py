@@ -140,10 +140,7 @@ async def revoke_invite(tx: Tx, workspace_id: str, invite_id: str) -> None:
     if not await tx.uow.invites.respond(invite.id, InviteStatus.REVOKED, tx.now()):
         raise InviteGone("this invite was answered in the meantime")
     await tx.record(
-        "invite.revoked",
-        workspace_id=workspace_id,
-        target=invite.id,
-        data={"email": invite.email},
+        "invite.revoked", workspace_id=workspace_id, target=invite.id, data={"email": invite.email}
     )
 
 

@@ -90,10 +90,7 @@ async def rename_user(tx: Tx, user: User, *, name: str) -> User:
     old, user.name = user.name, name
     await tx.uow.users.update(user)
     await tx.record(
-        "user.renamed",
-        workspace_id=None,
-        target=user.id,
-        data={"from": old, "to": name},
+        "user.renamed", workspace_id=None, target=user.id, data={"from": old, "to": name}
     )
     return user
 
@@ -107,10 +104,7 @@ async def disable_user(tx: Tx, user_id: str) -> User:
     await tx.uow.users.update(user)
     ended = await tx.uow.sessions.delete_for_user(user.id)
     await tx.record(
-        "user.disabled",
-        workspace_id=None,
-        target=user.id,
-        data={"sessions_ended": ended},
+        "user.disabled", workspace_id=None, target=user.id, data={"sessions_ended": ended}
     )
     return user
 

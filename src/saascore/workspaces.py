@@ -171,10 +171,7 @@ async def add_member(
     membership = Membership(workspace_id, user_id, role, tx.now())
     await tx.uow.memberships.add(membership)
     await tx.record(
-        "member.added",
-        workspace_id=workspace_id,
-        target=user_id,
-        data={"role": str(role)},
+        "member.added", workspace_id=workspace_id, target=user_id, data={"role": str(role)}
     )
     return membership
 
