@@ -418,3 +418,18 @@ class TestRequirementsLock:
     def test_runtime_only(self) -> None:
         """Test and lint tools are not in the lock: the bundle is for production."""
         assert set() == {"pytest", "ruff", "mypy", "localstripe"} & set(lock_pins())
+
+
+def test_the_wheel_is_typed_and_holds_no_release_tooling(tmp_path: Path) -> None:
+    """``py.typed`` ships, so users' type checkers read saascore's types; the bundle
+    builder (tools/) stays in the checkout."""
+    import hatchling.build  # noqa: PLC0415 - the pinned build backend of the test env
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        wheel = tmp_path / hatchling.build.build_wheel(str(tmp_path))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+
+    assert "saascore/py.typed" in names
+    assert not {n for n in names if n.startswith("tools/") or n.endswith("/packaging.py")}
