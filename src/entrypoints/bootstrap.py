@@ -15,6 +15,7 @@ from attrs import define, field
 from adapters.billing import DisabledBillingGateway, StripeBillingGateway, StubBillingGateway
 from adapters.billing.local import InMemoryBillingGateway
 from adapters.clock import SystemClock, UuidIds
+from adapters.crypto import FernetSealer
 from adapters.email import SmtpConfig, SmtpEmailSender, StubEmailSender
 from adapters.memory import InMemoryDatabase
 from adapters.memory.email import InMemoryEmailSender
@@ -190,6 +191,7 @@ def services_for(
         billing=billing,
         email=email,
         limiter=limiter,
+        sealer=FernetSealer(settings.secret_key),
         auth=AuthPolicy(
             base_url=settings.base_url,
             login_link_ttl=timedelta(seconds=settings.login_link_ttl_seconds),

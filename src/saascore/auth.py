@@ -111,7 +111,8 @@ async def request_login_link(
             id=tx.new_id(),
             email=email,
             token_hash=hash_token(token),
-            next_path=next_path,
+            # It may lead back to an invite, token and all: kept sealed.
+            next_path=await tx.deps.sealer.seal(next_path) if next_path else None,
             created_at=now,
             expires_at=now + tx.deps.auth.login_link_ttl,
         )
@@ -163,7 +164,8 @@ async def confirm_login_link(tx: Tx, *, token: str) -> SignedIn:
         target=user.id,
         data={"session": session.id, "new_user": new_user},
     )
-    return SignedIn(user, session, session_token, link.next_path, new_user)
+    next_path = await tx.deps.sealer.open(link.next_path) if link.next_path else None
+    return SignedIn(user, session, session_token, next_path, new_user)
 
 
 async def _start_session(tx: Tx, user: User, now: datetime) -> tuple[Session, str]:

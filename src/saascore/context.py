@@ -39,6 +39,7 @@ from saascore.ports import (
     EmailSender,
     Ids,
     RateLimiter,
+    Sealer,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -63,6 +64,7 @@ class Deps:
     billing: BillingGateway
     email: EmailSender
     limiter: RateLimiter
+    sealer: Sealer
     auth: AuthPolicy = field(factory=AuthPolicy)
     plans: BillingPolicy = field(factory=BillingPolicy)
     invites: InvitePolicy = field(factory=InvitePolicy)
@@ -153,11 +155,19 @@ class Tx:
         return await self.uow.audit.append(event)
 
     async def enqueue(self, message: EmailMessage) -> OutboxMessage:
-        """Queue ``message`` in this transaction's outbox: sent once it commits."""
+        """Queue ``message`` in this transaction's outbox: sent once it commits. Its body
+        (which may hold a sign-in or invite link) is stored sealed."""
         now = self.now()
+        sealer = self.deps.sealer
+        sealed = EmailMessage(
+            to=message.to,
+            subject=message.subject,
+            text=await sealer.seal(message.text),
+            html=await sealer.seal(message.html) if message.html is not None else None,
+        )
         queued = OutboxMessage(
             id=self.new_id(),
-            message=message,
+            message=sealed,
             created_at=now,
             next_attempt_at=now,
             request_id=self.actor.request_id,

@@ -20,6 +20,7 @@ from attrs import field, frozen
 
 from saascore.context import Deps
 from saascore.errors import DeliveryFailed
+from saascore.models import EmailMessage
 
 MAX_ERROR_LENGTH = 500
 
@@ -46,6 +47,13 @@ class DeliveryReport:
         return self.sent + self.retrying + self.failed
 
 
+async def _opened(deps: Deps, message: EmailMessage) -> EmailMessage:
+    """The message as it is sent: its body unsealed. A body sealed with another key
+    raises ``TokenInvalid``, and the message is failed (it can never be read)."""
+    html = await deps.sealer.open(message.html) if message.html is not None else None
+    return EmailMessage(message.to, message.subject, await deps.sealer.open(message.text), html)
+
+
 async def deliver_due(deps: Deps) -> DeliveryReport:
     """Deliver one batch of due messages with ``deps.email``; return what happened to them."""
     uow, sender, clock, policy = deps.writer, deps.email, deps.clock, deps.delivery
@@ -59,7 +67,7 @@ async def deliver_due(deps: Deps) -> DeliveryReport:
     failures: list[FailedAttempt] = []
     for message in claimed:
         try:
-            await sender.send(message.message)
+            await sender.send(await _opened(deps, message.message))
         except Exception as exc:
             # DeliveryFailed is the sender saying "not now": retry. Anything else (an address
             # the server's library refuses, a bug) will fail the same way again: give up.

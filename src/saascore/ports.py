@@ -62,6 +62,20 @@ class EmailSender(Protocol):
         """
 
 
+class Sealer(Protocol):
+    """Keeps secrets that must be stored (an email with a sign-in link, the invite a link
+    leads back to) unreadable and unforgeable at rest, with a key that is not in the
+    database: a copy of the database or of a backup reveals nothing it can replay."""
+
+    async def seal(self, plain: str) -> str:
+        """``plain``, encrypted and authenticated, as text."""
+
+    async def open(self, sealed: str) -> str:
+        """What ``seal`` sealed; text that was never sealed is returned as it is (rows from
+        before sealing). Raises ``TokenInvalid`` for text sealed with another key or
+        altered since."""
+
+
 class RateLimiter(Protocol):
     """Counts hits per key and policy over a moving window."""
 

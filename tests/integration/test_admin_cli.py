@@ -30,6 +30,7 @@ from entrypoints.cli.main import cli
 from entrypoints.settings import Settings
 from saascore.auth import confirm_login_link, request_login_link
 from saascore.models import Actor, OutboxMessage, Session
+from tests.support.context import unsealed
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 T = TypeVar("T")
@@ -110,7 +111,8 @@ def outbox_to(url: str, email: str) -> list[OutboxMessage]:
 
     async def work(services: Services) -> list[OutboxMessage]:
         async with services.uow() as uow:
-            return [m for m in await uow.outbox.list(limit=500) if m.message.to == email]
+            rows = [m for m in await uow.outbox.list(limit=500) if m.message.to == email]
+        return [await unsealed(services, m) for m in rows]
 
     return on_services(url, work)
 
@@ -124,7 +126,7 @@ def sign_in(url: str, email: str, *, ip: str, user_agent: str) -> None:
             await request_login_link(tx, email=email)
         async with services.transaction(actor) as tx:
             messages = await tx.uow.outbox.list(limit=500)
-            newest = next(m for m in messages if m.message.to == email)
+            newest = await unsealed(services, next(m for m in messages if m.message.to == email))
             token = LINK_TOKEN.findall(newest.message.text)[0]
             await confirm_login_link(tx, token=token)
 

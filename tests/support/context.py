@@ -9,7 +9,7 @@ from attrs import evolve
 
 from entrypoints.bootstrap import Services, memory_services
 from saascore.context import Ctx, Deps, Tx
-from saascore.models import Actor
+from saascore.models import Actor, EmailMessage, OutboxMessage
 from saascore.policies import AuthPolicy, BillingPolicy, DeliveryPolicy, InvitePolicy
 from saascore.ports import UnitOfWork
 
@@ -37,3 +37,11 @@ def tx_of(
 
 def ctx_of(services: Services, actor: Actor | None = None, *policies: Any) -> Ctx:
     return deps_of(services, *policies).ctx(actor or Actor.system())
+
+
+async def unsealed(services: Services, queued: OutboxMessage) -> OutboxMessage:
+    """A queued email as it will be sent: the body the outbox keeps sealed, opened."""
+    sealer, message = services.deps.sealer, queued.message
+    html = await sealer.open(message.html) if message.html is not None else None
+    opened = EmailMessage(message.to, message.subject, await sealer.open(message.text), html)
+    return evolve(queued, message=opened)

@@ -11,7 +11,7 @@ from adapters.clock import FrozenClock
 from saascore import auth
 from saascore.errors import InvalidInput, NotAuthenticated, NotFound, TokenExpired, TokenInvalid
 from saascore.models import Actor, OutboxMessage
-from tests.support.context import tx_of
+from tests.support.context import tx_of, unsealed
 from tests.support.world import World
 
 POLICY = auth.AuthPolicy(base_url="https://app.example.com")
@@ -42,7 +42,9 @@ async def ask(
 
 
 async def outbox(world: World) -> list[OutboxMessage]:
-    return list(reversed(await world.run(lambda uow: uow.outbox.list(limit=100))))
+    """The queued emails, oldest first, their sealed bodies opened."""
+    rows = reversed(await world.run(lambda uow: uow.outbox.list(limit=100)))
+    return [await unsealed(world.services, row) for row in rows]
 
 
 async def last_token(world: World) -> str:

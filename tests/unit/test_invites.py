@@ -23,7 +23,7 @@ from saascore.errors import (
 from saascore.models import Actor, InviteStatus, Role, User, Workspace
 from saascore.policies import InvitePolicy
 from saascore.users import disable_user, enable_user
-from tests.support.context import tx_of
+from tests.support.context import tx_of, unsealed
 from tests.support.world import World, as_
 
 POLICY = InvitePolicy(base_url="https://app.example.com")
@@ -84,7 +84,8 @@ class TestCreate:
         """The token is in the queued email only; the invite keeps its hash."""
         issued = await invite(world, acme.admin, acme.workspace, " New@Example.com ")
 
-        [queued] = await world.run(lambda uow: uow.outbox.list())
+        [row] = await world.run(lambda uow: uow.outbox.list())
+        queued = await unsealed(world.services, row)
         assert "new@example.com" == issued.invite.email
         assert f"https://app.example.com/invites/accept?token={issued.token}" in (
             queued.message.text
@@ -250,7 +251,8 @@ class TestDisabledUsers:
                 tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
-        text = (await world.run(lambda uow: uow.outbox.list()))[0].message.text
+        row = (await world.run(lambda uow: uow.outbox.list()))[0]
+        text = (await unsealed(world.services, row)).message.text
         match = re.search(r"token=([\w-]+)", text)
         assert match is not None
         signed_in = await world.run(
@@ -271,7 +273,8 @@ class TestDisabledUsers:
                 tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
-        newest = (await world.run(lambda uow: uow.outbox.list()))[0].message
+        row = (await world.run(lambda uow: uow.outbox.list()))[0]
+        newest = (await unsealed(world.services, row)).message
         assert "disabled" in newest.text
         assert "token=" not in newest.text
         await world.run(lambda uow: enable_user(tx_of(s, uow, Actor.system()), fran.id))
@@ -289,7 +292,8 @@ class TestDisabledUsers:
                 tx_of(s, uow, Actor(None), policy), email=fran.email
             )
         )
-        text = (await world.run(lambda uow: uow.outbox.list()))[0].message.text
+        row = (await world.run(lambda uow: uow.outbox.list()))[0]
+        text = (await unsealed(world.services, row)).message.text
         match = re.search(r"token=([\w-]+)", text)
         assert match is not None
         await world.run(lambda uow: disable_user(tx_of(s, uow, Actor.system()), fran.id))

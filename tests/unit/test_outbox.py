@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from adapters.clock import FrozenClock, SequentialIds
+from adapters.crypto import FernetSealer
 from adapters.memory.email import InMemoryEmailSender
 from entrypoints.bootstrap import memory_services
 from entrypoints.dispatcher import run_dispatcher
@@ -197,3 +198,34 @@ class TestOneBadMessage:
         )
         assert warning["reason"]
         assert "text" not in json.dumps(warning)  # the body never reaches the log
+
+
+class TestSealing:
+    async def test_bodies_are_sealed_at_rest_and_opened_only_to_send(self, world: World) -> None:
+        """The outbox row holds no readable body; the sender gets it whole; once sent, the
+        row keeps no body at all."""
+        await queue(world, 1)
+        [row] = await world.run(lambda uow: uow.outbox.list(limit=10))
+        assert row.message.text.startswith("sealed:v1:")
+        assert "text" not in row.message.text
+
+        await deliver(world)
+
+        assert ["text"] == [m.text for m in sender(world).sent]
+        [sent] = await world.run(lambda uow: uow.outbox.list(limit=10))
+        assert ("", None) == (sent.message.text, sent.message.html)
+
+    async def test_a_body_sealed_with_another_key_fails_that_message_only(
+        self, world: World
+    ) -> None:
+        """After SECRET_KEY changes, a message sealed before cannot be read: it is failed
+        with that reason, and the rest go out."""
+        await queue(world, 2)
+        rekeyed = attrs.evolve(world.services.deps, sealer=FernetSealer("another-secret-" * 4))
+        world.services.deps = rekeyed
+        await queue(world, 1)
+
+        report = await deliver(world)
+
+        assert DeliveryReport(sent=1, failed=2) == report
+        assert all("another SECRET_KEY" in f.reason for f in report.failures)

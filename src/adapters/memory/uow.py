@@ -434,6 +434,7 @@ class InMemoryOutbox:
         message = self._s.outbox[message_id]
         message.status, message.sent_at, message.last_error = OutboxStatus.SENT, at, None
         message.claimed_until = None
+        message.message = evolve(message.message, text="", html=None)  # delivered: body gone
 
     async def mark_failed(self, message_id: str, error: str, *, retry_at: datetime | None) -> None:
         message = self._s.outbox[message_id]

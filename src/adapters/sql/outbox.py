@@ -91,7 +91,15 @@ class SqlOutbox(SqlRepository):
         await self._run(
             update(outbox)
             .where(outbox.c.id == message_id)
-            .values(status="sent", sent_at=at, last_error=None, claimed_until=None)
+            # Delivered: the body (sealed as it was) is no longer kept at all.
+            .values(
+                status="sent",
+                sent_at=at,
+                last_error=None,
+                claimed_until=None,
+                text_body="",
+                html_body=None,
+            )
         )
 
     async def mark_failed(self, message_id: str, error: str, *, retry_at: datetime | None) -> None:
