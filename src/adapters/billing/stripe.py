@@ -56,7 +56,7 @@ class StripeBillingGateway:
         try:
             return await call
         except stripe.StripeError as exc:
-            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from None
+            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from exc
 
     async def _maybe(self, call: Awaitable[T]) -> T | None:
         """The object, or ``None`` when Stripe says there is no such object."""
@@ -65,9 +65,9 @@ class StripeBillingGateway:
         except stripe.InvalidRequestError as exc:
             if exc.code == "resource_missing" or exc.http_status == 404:
                 return None
-            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from None
+            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from exc
         except stripe.StripeError as exc:
-            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from None
+            raise BillingUnavailable(f"Stripe: {_describe(exc)}") from exc
 
     async def create_customer(
         self, *, workspace_id: str, name: str, email: str, idempotency_key: str
