@@ -136,8 +136,10 @@ async def check_login_link(tx: Tx, token: str) -> LoginLink:
     return link
 
 
-async def confirm_login_link(tx: Tx, *, token: str) -> SignedIn:
-    """Use a link once and start a session; make the account on first sign-in."""
+async def confirm_login_link(tx: Tx, *, token: str, replacing: str | None = None) -> SignedIn:
+    """Use a link once and start a session; make the account on first sign-in. The
+    session of ``replacing`` (the token the browser held until now) ends: a browser holds
+    one session, and the one it replaces would otherwise live on, unseen."""
     link = await check_login_link(tx, token)
     now = tx.now()
     if not await tx.uow.login_links.consume(link.id, now):
@@ -164,8 +166,21 @@ async def confirm_login_link(tx: Tx, *, token: str) -> SignedIn:
         target=user.id,
         data={"session": session.id, "new_user": new_user},
     )
+    if replacing:
+        await _end_replaced(tx, replacing, session)
     next_path = await tx.deps.sealer.open(link.next_path) if link.next_path else None
     return SignedIn(user, session, session_token, next_path, new_user)
+
+
+async def _end_replaced(tx: Tx, token: str, by: Session) -> None:
+    old = await tx.uow.sessions.get_by_hash(hash_token(token))
+    if old is None or old.id == by.id:
+        return
+    await tx.uow.sessions.delete(old.id)
+    owner = Actor(old.user_id, tx.actor.ip, tx.actor.user_agent, tx.actor.request_id)
+    await tx.as_actor(owner).record(
+        "auth.logout", workspace_id=None, target=old.user_id, data={"session": old.id}
+    )
 
 
 async def _start_session(tx: Tx, user: User, now: datetime) -> tuple[Session, str]:

@@ -946,3 +946,22 @@ class TestRateKeys:
         """A client holds a whole IPv6 /64 and may use any address in it: the per-client
         limits count the /64, so rotating addresses buys no extra attempts."""
         assert key == rate_key(scope_with(peer=peer), ())
+
+
+class TestSignInReplacesTheBrowsersSession:
+    async def test_the_session_a_browser_held_ends_when_it_signs_in_again(self, site: Site) -> None:
+        """Confirming a link in a browser that holds a session (another account's, or an
+        older one of the same account) ends that session: it no longer authenticates."""
+        first = await site.sign_in("ada@example.com")
+        old_cookie = first.token
+        token = await site.link_for("max@example.com", client=first.client)
+
+        confirmed = await first.client.post("/api/auth/confirm", json={"token": token})
+        other = await site.client()
+        other.cookies.set(cookie_name(site), old_cookie)
+        with_old = await other.get("/api/me")
+
+        assert 200 == confirmed.status_code
+        assert 401 == with_old.status_code
+        assert [] == await site.sessions_of("ada@example.com")
+        assert "auth.logout" in [e.action for e in await site.audit()]

@@ -13,6 +13,7 @@ from entrypoints.web.api.responses import ANY, BODY, SIGNED_IN, problems
 from entrypoints.web.api.schemas import Accepted, ConfirmIn, LoginLinkIn, SignedInOut, UserOut
 from entrypoints.web.auth import (
     Authenticated,
+    cookie_name,
     csrf_token_for,
     expired_cookie,
     session_cookie,
@@ -113,4 +114,5 @@ async def confirm_link(
     """Shared by the JSON API and the confirm page: rate-limited, then confirmed."""
     ip = rate_key(request.scope, services.settings.trusted_networks)
     await enforce(services, services.policies.confirm_per_ip, ip)
-    return await signin.confirm_login_link(tx, token=token)
+    held = request.cookies.get(cookie_name(services.settings))
+    return await signin.confirm_login_link(tx, token=token, replacing=held)
