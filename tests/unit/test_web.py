@@ -243,3 +243,30 @@ class TestUnitOfWorkPerRequest:
         async with services.uow() as uow:
             assert await uow.users.get_by_email("b@example.com") is None
             assert list(await uow.audit.list()) == []
+
+
+class TestPrivateAnswers:
+    async def test_signed_in_and_sign_in_answers_are_never_cached(
+        self, client: AsyncTestClient[Any]
+    ) -> None:
+        """An answer to a request with a session cookie, or one that sets it, carries
+        ``Cache-Control: no-store, private``; an anonymous one need not; static files stay
+        cacheable whoever asks."""
+        client.cookies.set("saascore_session", "not-a-real-token")
+        signed_in = await client.get("/api/me")  # 401, but for a browser holding a session
+        static = await client.get("/static/site.css")
+        client.cookies.clear()
+        anonymous = await client.get("/healthz")
+
+        assert "no-store, private" == signed_in.headers["cache-control"]
+        assert 200 == static.status_code
+        assert "no-store" not in static.headers.get("cache-control", "")
+        assert "private" not in anonymous.headers.get("cache-control", "")
+
+    async def test_the_home_page_varies_on_accept_and_no_plugins_run(
+        self, client: AsyncTestClient[Any]
+    ) -> None:
+        home = await client.get("/", headers={"Accept": "application/json"})
+
+        assert "Accept" in home.headers["vary"]
+        assert "object-src 'none'" in home.headers["content-security-policy"]

@@ -65,8 +65,29 @@ def _secure(headers: MutableScopeHeaders, path: str, https: bool) -> None:
     if not path.startswith("/schema"):
         headers["Content-Security-Policy"] = (
             "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
         )
+    if path == "/":  # answers JSON or HTML by Accept: caches must key on it
+        vary = headers.get("vary")
+        headers["Vary"] = f"{vary}, Accept" if vary and "accept" not in vary.lower() else "Accept"
+
+
+SESSION_COOKIE = "saascore_session"  # within both names, plain and __Host-
+
+
+def _private(headers: MutableScopeHeaders, scope: Scope) -> None:
+    """A signed-in answer, or one that hands out a session, is nobody else's: no shared
+    cache may keep it, and no browser cache may keep it on disk. (Static files and the
+    schema are the same for everyone, cookie or not.)"""
+    if scope["path"].startswith(("/static", "/schema")):
+        return
+    sent = any(
+        name == b"cookie" and SESSION_COOKIE.encode() in value
+        for name, value in scope.get("headers", ())
+    )
+    setting = SESSION_COOKIE in ",".join(headers.getall("set-cookie", []))
+    if (sent or setting) and "no-store" not in (headers.get("cache-control") or ""):
+        headers["Cache-Control"] = "no-store, private"
 
 
 async def stamp_response(message: Message, scope: Scope) -> None:
@@ -78,6 +99,7 @@ async def stamp_response(message: Message, scope: Scope) -> None:
     headers[HEADER] = context["request_id"]
     services = getattr(scope["litestar_app"].state, "services", None)
     _secure(headers, scope["path"], bool(services and services.settings.uses_https))
+    _private(headers, scope)
     path = scope["path"]
     status = message["status"]
     level = logging.DEBUG if path in _QUIET_PATHS and status < 400 else logging.INFO
