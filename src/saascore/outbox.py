@@ -47,7 +47,7 @@ class DeliveryReport:
         return self.sent + self.retrying + self.failed
 
 
-async def _opened(deps: Deps, message: EmailMessage) -> EmailMessage:
+async def opened(deps: Deps, message: EmailMessage) -> EmailMessage:
     """The message as it is sent: its body unsealed. A body sealed with another key
     raises ``TokenInvalid``, and the message is failed (it can never be read)."""
     html = await deps.sealer.open(message.html) if message.html is not None else None
@@ -67,7 +67,7 @@ async def deliver_due(deps: Deps) -> DeliveryReport:
     failures: list[FailedAttempt] = []
     for message in claimed:
         try:
-            await sender.send(await _opened(deps, message.message))
+            await sender.send(await opened(deps, message.message))
         except Exception as exc:
             # DeliveryFailed is the sender saying "not now": retry. Anything else (an address
             # the server's library refuses, a bug) will fail the same way again: give up.

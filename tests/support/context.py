@@ -9,7 +9,8 @@ from attrs import evolve
 
 from entrypoints.bootstrap import Services, memory_services
 from saascore.context import Ctx, Deps, Tx
-from saascore.models import Actor, EmailMessage, OutboxMessage
+from saascore.models import Actor, OutboxMessage
+from saascore.outbox import opened
 from saascore.policies import AuthPolicy, BillingPolicy, DeliveryPolicy, InvitePolicy
 from saascore.ports import UnitOfWork
 
@@ -41,7 +42,4 @@ def ctx_of(services: Services, actor: Actor | None = None, *policies: Any) -> Ct
 
 async def unsealed(services: Services, queued: OutboxMessage) -> OutboxMessage:
     """A queued email as it will be sent: the body the outbox keeps sealed, opened."""
-    sealer, message = services.deps.sealer, queued.message
-    html = await sealer.open(message.html) if message.html is not None else None
-    opened = EmailMessage(message.to, message.subject, await sealer.open(message.text), html)
-    return evolve(queued, message=opened)
+    return evolve(queued, message=await opened(services.deps, queued.message))

@@ -50,13 +50,9 @@ async def provide_request_tx(
     request: Request[Any, Any, Any], state: State
 ) -> AsyncGenerator[Tx, None]:
     services: Services = state.services
-    write = request.method not in SAFE_METHODS
-    async with (services.deps.writer if write else services.deps.reader)() as uow:
-        tx = Tx(services.deps, uow, actor_of(request, services, None))
+    anonymous = actor_of(request, services, None)
+    async with services.deps.transaction(anonymous, write=request.method not in SAFE_METHODS) as tx:
         yield tx
-        if write:
-            await uow.commit()
-    await tx.committed()
 
 
 async def provide_uow(request_tx: NamedDependency[Tx]) -> UnitOfWork:
